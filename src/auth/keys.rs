@@ -1,0 +1,140 @@
+//! The active signing keys and the policy tokens are checked against (algorithm family pinned to
+//! the key, `exp`/`nbf` with leeway, optional audience).
+
+use super::{AuthError, TenantId};
+use crate::config::{AuthSettings, KeyFamily, Secret};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// Shortest HMAC secret accepted: RFC 7518 asks for a key as long as the hash (256 bits for HS256).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// One verified key, ready for use.
+pub struct SigningKey {
+    pub kid: Option<String>,
+    pub family: KeyFamily,
+    decoding: DecodingKey,
+}
+
+impl SigningKey {
+    pub fn hmac(kid: Option<String>, secret: &Secret) -> Self {
+        Self {
+            kid,
+            family: KeyFamily::Hmac,
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+        }
+    }
+}
+
+/// Every key that may sign a token, with the checks applied to each token.
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    hmac_validation: Validation,
+}
+
+/// The claims the gateway reads, as the original defined them. Other claims are ignored; `aud`,
+/// `exp` and `nbf` are checked by the validation.
+#[derive(Deserialize)]
+struct Claims {
+    tenant_id: String,
+    /// Unused, but must be an integer when present, as the original required.
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<i64>,
+}
+
+impl KeySet {
+    pub fn new(keys: Vec<SigningKey>, policy: &AuthSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+        validation.leeway = policy.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.required_spec_claims.clear();
+        if policy.require_exp {
+            validation.required_spec_claims.insert("exp".into());
+        }
+        if policy.audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&policy.audiences);
+        }
+        Self {
+            keys,
+            hmac_validation: validation,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Verifies a compact JWT and returns the tenant it speaks for.
+    pub fn verify(&self, token: &str) -> Result<TenantId, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            AuthError::Malformed("token header is not a JWT header with a supported alg")
+        })?;
+        let family = family_of(header.alg).ok_or(AuthError::AlgorithmNotAllowed(header.alg))?;
+        let validation = match family {
+            KeyFamily::Hmac => &self.hmac_validation,
+        };
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|key| key.family == family)
+            .filter(|key| header.kid.is_none() || key.kid == header.kid)
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(match header.kid {
+                Some(_) => AuthError::UnknownKeyId,
+                None => AuthError::AlgorithmNotAllowed(header.alg),
+            });
+        }
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key.decoding, validation) {
+                Ok(data) => {
+                    return TenantId::parse(&data.claims.tenant_id).map_err(AuthError::BadTenant)
+                }
+                // Signed by another key, perhaps the next one of a rotation.
+                Err(err) if *err.kind() == ErrorKind::InvalidSignature => continue,
+                Err(err) => return Err(classify(err.into_kind())),
+            }
+        }
+        Err(AuthError::BadSignature)
+    }
+}
+
+fn family_of(alg: Algorithm) -> Option<KeyFamily> {
+    match alg {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Some(KeyFamily::Hmac),
+        _ => None,
+    }
+}
+
+/// Failures after the signature matched: claims that do not hold.
+fn classify(kind: ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidAudience => AuthError::BadAudience,
+        ErrorKind::MissingRequiredClaim(claim) => {
+            AuthError::BadClaims(format!("token has no '{claim}' claim"))
+        }
+        ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAllowed(Algorithm::HS256),
+        ErrorKind::Json(err) => AuthError::BadClaims(strip_position(&err.to_string())),
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+            AuthError::Malformed("token is not a well-formed JWT")
+        }
+        _ => AuthError::Malformed("token could not be verified"),
+    }
+}
+
+/// serde_json appends "at line 1 column 42", which means nothing to someone holding a token.
+fn strip_position(message: &str) -> String {
+    let trimmed = message.split(" at line ").next().unwrap_or(message);
+    format!("token claims are invalid: {trimmed}")
+}

@@ -1,0 +1,60 @@
+//! The request body on its way upstream: streamed chunk by chunk, cut off at the size limit.
+
+use actix_web::error::PayloadError;
+use bytes::Bytes;
+use futures_util::Stream;
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("request body could not be read: {0}")]
+    Client(PayloadError),
+}
+
+pin_project! {
+    /// Passes the client's body through and fails once more than `limit` bytes have passed.
+    pub struct LimitedBody<S> {
+        #[pin]
+        inner: S,
+        seen: u64,
+        limit: u64,
+    }
+}
+
+impl<S> LimitedBody<S> {
+    pub fn new(inner: S, limit: u64) -> Self {
+        Self {
+            inner,
+            seen: 0,
+            limit,
+        }
+    }
+}
+
+impl<S> Stream for LimitedBody<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>>,
+{
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        match this.inner.poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                *this.seen += chunk.len() as u64;
+                if *this.seen > *this.limit {
+                    Poll::Ready(Some(Err(BodyError::TooLarge { limit: *this.limit })))
+                } else {
+                    Poll::Ready(Some(Ok(chunk)))
+                }
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(BodyError::Client(err)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

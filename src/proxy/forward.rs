@@ -1,0 +1,230 @@
+//! The streaming forward handler, in four named phases:
+//! `select_upstream → build_upstream_request → send → relay_response`.
+//! Nothing here collects a body: bytes flow client → upstream and upstream → client as they come.
+
+use super::body::{BodyError, LimitedBody};
+use super::headers::{copy_response_headers, upstream_request_headers, ClientConnection};
+use super::path::has_dot_segment;
+use super::{Route, Upstream};
+use crate::auth::TenantId;
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
+use crate::server::snapshot;
+use actix_web::body::SizedStream;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use awc::error::{ConnectError, SendRequestError};
+use awc::{ClientRequest, ClientResponse};
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// Where one request goes: its route, the component's upstream and the full upstream URL.
+struct Target<'a> {
+    route: &'a Route,
+    upstream: &'a Upstream,
+    url: String,
+}
+
+/// Forwards an authenticated tenant request to its component. Registered as the default service,
+/// so every path but health and metrics passes the [`TenantId`] guard first.
+pub async fn forward(
+    req: HttpRequest,
+    payload: web::Payload,
+    tenant: TenantId,
+    client: web::Data<awc::Client>,
+) -> Result<HttpResponse, GatewayError> {
+    let config = snapshot(&req);
+    let target = select_upstream(&config, &req)?;
+    let limit = config.max_request_body;
+    let body = request_body_framing(req.headers(), limit)?;
+    let request = build_upstream_request(&client, &req, &tenant, &target);
+    if let Some(metrics) = req.app_data::<GatewayMetrics>() {
+        metrics.proxied(target.upstream.component);
+    }
+    tracing::debug!(tenant = %tenant, route = %target.route.name, upstream = %target.upstream.component, "forwarding");
+    let response = send(request, payload, body, limit)
+        .await
+        .map_err(|err| classify_send_error(err, target.upstream))?;
+    Ok(relay_response(response))
+}
+
+fn select_upstream<'a>(
+    config: &'a Config,
+    req: &'a HttpRequest,
+) -> Result<Target<'a>, GatewayError> {
+    // actix reads the body of a request asking for an upgrade until the connection closes,
+    // whatever its Content-Length says; the gateway proxies no WebSockets, so say so at once.
+    if req.headers().contains_key(UPGRADE) {
+        return Err(GatewayError::BadRequest(
+            "connection upgrades (WebSocket) are not supported",
+        ));
+    }
+    let path = req.uri().path();
+    if has_dot_segment(path) {
+        return Err(GatewayError::BadRequest(
+            "path must not contain '.' or '..' segments",
+        ));
+    }
+    let matched = config.routes.find(path).ok_or(GatewayError::NoRoute)?;
+    let route = matched.route;
+    if !route.allows(req.method()) {
+        return Err(GatewayError::MethodNotAllowed {
+            route: route.name.clone(),
+            allow: route.allow.clone(),
+        });
+    }
+    let upstream = config.upstreams.get(route.component).ok_or_else(|| {
+        GatewayError::ComponentNotConfigured {
+            route: route.name.clone(),
+            component: route.component,
+        }
+    })?;
+    let upstream_path = matched.upstream_path(path);
+    let query = req.uri().query();
+    let mut url = String::with_capacity(
+        upstream.base.len() + upstream_path.len() + query.map_or(0, |q| q.len() + 1),
+    );
+    url.push_str(&upstream.base);
+    url.push_str(&upstream_path);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    Ok(Target {
+        route,
+        upstream,
+        url,
+    })
+}
+
+/// How the client framed its body, which decides how it is framed upstream.
+enum BodyFraming {
+    None,
+    Sized(u64),
+    Chunked,
+}
+
+fn request_body_framing(headers: &HeaderMap, limit: u64) -> Result<BodyFraming, GatewayError> {
+    if let Some(value) = headers.get(CONTENT_LENGTH) {
+        let length: u64 = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or(GatewayError::BadRequest("Content-Length is not a number"))?;
+        if length > limit {
+            return Err(GatewayError::PayloadTooLarge { limit });
+        }
+        return Ok(if length == 0 {
+            BodyFraming::None
+        } else {
+            BodyFraming::Sized(length)
+        });
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return Ok(BodyFraming::Chunked);
+    }
+    Ok(BodyFraming::None)
+}
+
+fn build_upstream_request(
+    client: &awc::Client,
+    req: &HttpRequest,
+    tenant: &TenantId,
+    target: &Target<'_>,
+) -> ClientRequest {
+    let connection = ClientConnection {
+        peer_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        scheme: if req.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        },
+        host: req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_else(|| req.app_config().host()),
+    };
+    let mut request = client
+        .request(req.method().clone(), target.url.as_str())
+        .timeout(target.upstream.timeout)
+        .no_decompress();
+    *request.headers_mut() = upstream_request_headers(req.headers(), tenant, &connection);
+    request
+}
+
+async fn send(
+    request: ClientRequest,
+    payload: web::Payload,
+    framing: BodyFraming,
+    limit: u64,
+) -> Result<ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin>, SendRequestError>
+{
+    let body = LimitedBody::new(payload.into_inner(), limit);
+    match framing {
+        BodyFraming::None => request.send().await,
+        // Keep the client's Content-Length: some receivers want it, and it costs nothing.
+        BodyFraming::Sized(length) => request.send_body(SizedStream::new(length, body)).await,
+        BodyFraming::Chunked => request.send_stream(body).await,
+    }
+}
+
+fn classify_send_error(err: SendRequestError, upstream: &Upstream) -> GatewayError {
+    let component = upstream.component;
+    match err {
+        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+            GatewayError::UpstreamTimeout {
+                component,
+                timeout: upstream.timeout,
+            }
+        }
+        SendRequestError::Body(err) => match err.downcast_ref::<BodyError>() {
+            Some(BodyError::TooLarge { limit }) => GatewayError::PayloadTooLarge { limit: *limit },
+            Some(BodyError::Client(_)) => {
+                GatewayError::BadRequest("request body ended before it was complete")
+            }
+            None => GatewayError::UpstreamUnavailable {
+                component,
+                reason: format!("sending the request body failed: {err}"),
+            },
+        },
+        SendRequestError::Connect(err) => GatewayError::UpstreamUnavailable {
+            component,
+            reason: err.to_string(),
+        },
+        other => GatewayError::UpstreamUnavailable {
+            component,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn relay_response<S>(upstream: ClientResponse<S>) -> HttpResponse
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
+{
+    let status = upstream.status();
+    let mut response = HttpResponse::build(status);
+    copy_response_headers(upstream.headers(), |name, value| {
+        response.append_header((name.clone(), value.clone()));
+    });
+    // A bodiless status streamed as if it had a body breaks keep-alive for the client.
+    if status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational()
+    {
+        return response.finish();
+    }
+    let length = upstream
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = length {
+        response.no_chunking(length);
+    }
+    response.streaming(upstream)
+}

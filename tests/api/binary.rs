@@ -1,0 +1,260 @@
+//! The `cortex-gateway` binary as operators run it: the original's flags, refusal to start on a
+//! bad config, graceful shutdown.
+
+use crate::helpers::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_cortex-gateway");
+
+/// A running gateway process; killed when dropped.
+pub struct Process {
+    child: Child,
+    pub addr: String,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts the binary with `args` and waits for its "listening" line.
+    pub fn start(args: &[String], envs: &[(&str, &str)]) -> Self {
+        let mut child: Child = Command::new(BINARY)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (sender, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Owned by `process` from here on, so a failed start still kills and reaps it.
+        let mut process = Self {
+            child,
+            addr: String::new(),
+            log,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = process
+                .log
+                .recv_timeout(remaining)
+                .expect("the gateway logged its listening address");
+            if let Some(addr) = line.split("address=").nth(1) {
+                process.addr = addr
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_matches('"')
+                    .to_owned();
+                return process;
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[actix_web::test]
+async fn the_original_flags_work_with_one_dash_and_two() {
+    let upstream = TestUpstream::start("distributor");
+    for dash in ["-", "--"] {
+        let process = Process::start(
+            &[
+                format!("{dash}gateway.distributor.address={}", upstream.url()),
+                format!("{dash}gateway.query-frontend.address"),
+                upstream.url(),
+                format!("{dash}gateway.auth.jwt-secret"),
+                SECRET.to_owned(),
+                format!("{dash}server.http-listen-address=127.0.0.1"),
+                format!("{dash}server.http-listen-port=0"),
+                format!("{dash}log.level=warn,cortex_gateway=info"),
+            ],
+            &[],
+        );
+        let client = client();
+        let mut health = client.get(process.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        assert_eq!(health.body().await.unwrap(), "Ok");
+        let reply = Reply::from(
+            client
+                .post(process.url("/api/v1/push"))
+                .insert_header(("authorization", format!("Bearer {}", token("development"))))
+                .send_body("x")
+                .await,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{dash}: {}", reply.text());
+        assert_eq!(
+            upstream.last().header("x-scope-orgid").as_deref(),
+            Some("development")
+        );
+    }
+}
+
+#[test]
+fn start_up_refuses_a_bad_config_and_names_the_key() {
+    let good_upstream = "http://127.0.0.1:9";
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            args(&[
+                "-gateway.query-frontend.address",
+                good_upstream,
+                "-gateway.auth.jwt-secret",
+                SECRET,
+            ]),
+            "upstreams.distributor.address",
+        ),
+        (
+            args(&[
+                "-gateway.distributor.address",
+                good_upstream,
+                "-gateway.query-frontend.address",
+                good_upstream,
+            ]),
+            "auth.jwt_secret: no signing key",
+        ),
+        (
+            args(&[
+                "-gateway.distributor.address",
+                good_upstream,
+                "-gateway.query-frontend.address",
+                good_upstream,
+                "-gateway.auth.jwt-secret",
+                "short",
+            ]),
+            "auth.jwt_secret: secret is 5 bytes",
+        ),
+        (
+            args(&[
+                "-gateway.distributor.address",
+                "ftp://cortex",
+                "-gateway.query-frontend.address",
+                good_upstream,
+                "-gateway.auth.jwt-secret",
+                SECRET,
+            ]),
+            "upstreams.distributor.address: scheme \"ftp\"",
+        ),
+        (
+            args(&[
+                "-gateway.distributor.address",
+                "cortex:9009",
+                "-gateway.query-frontend.address",
+                good_upstream,
+                "-gateway.auth.jwt-secret",
+                SECRET,
+            ]),
+            "upstreams.distributor.address",
+        ),
+        (
+            args(&["-config.file", "/nonexistent/gateway.toml"]),
+            "config.file: cannot read /nonexistent/gateway.toml",
+        ),
+    ];
+    for (arguments, expected) in cases {
+        let output = Command::new(BINARY).args(&arguments).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{arguments:?}: expected {expected:?} in {stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "the secret must never be printed");
+    }
+}
+
+#[test]
+fn the_shipped_config_runs_once_given_a_secret() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut process = Process::start(
+        &args(&[
+            "-config.file",
+            &format!("{root}/gateway.toml"),
+            "-server.http-listen-address=127.0.0.1",
+            "-server.http-listen-port=0",
+        ]),
+        &[("CORTEX_GATEWAY_AUTH__JWT_SECRET", SECRET)],
+    );
+    let health = std::net::TcpStream::connect(&process.addr);
+    assert!(health.is_ok(), "the gateway accepts connections");
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[actix_web::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let upstream = TestUpstream::start("distributor");
+    let mut process = Process::start(
+        &[
+            format!("-gateway.distributor.address={}", upstream.url()),
+            format!("-gateway.query-frontend.address={}", upstream.url()),
+            format!("-gateway.auth.jwt-secret={SECRET}"),
+            "-server.http-listen-address=127.0.0.1".into(),
+            "-server.http-listen-port=0".into(),
+            "-server.graceful-shutdown-timeout=10s".into(),
+        ],
+        &[],
+    );
+    let request = client()
+        .post(process.url("/api/v1/push"))
+        .insert_header(("authorization", format!("Bearer {}", token("a"))))
+        .insert_header(("x-test-delay-ms", "1500"))
+        .send_body("in flight");
+    let pending = actix_web::rt::spawn(async move { Reply::from(request.await).await });
+    // Signal only once the request is inside the upstream, so it is truly in flight.
+    assert!(eventually(Duration::from_secs(10), || !upstream.requests().is_empty()).await);
+    process.signal("TERM");
+    let reply = pending.await.unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "the in-flight request finished: {}",
+        reply.text()
+    );
+    assert_eq!(process.wait_exit(Duration::from_secs(15)), Some(0));
+    let drained =
+        std::iter::from_fn(|| process.log.try_recv().ok()).any(|line| line.contains("SIGTERM"));
+    assert!(drained, "the shutdown was logged");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real gateway on 127.0.0.1:0 in front of real loopback HTTP servers that
+//! record what reached them. One binary, so the crate links once.
+
+mod auth;
+mod binary;
+mod headers;
+mod helpers;
+mod routes;
+mod streaming;
