@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
 
+    /// Check the configuration and its secret files, print every problem, and exit.
+    #[arg(long = "config.check", global = true)]
+    pub config_check: bool,
+
     #[command(flatten)]
     pub overrides: FlagOverrides,
 }
@@ -32,6 +36,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (the default).
     Run,
+    /// Check a configuration and its secret files; exit non-zero on any problem.
+    CheckConfig {
+        /// The file to check (default: -config.file).
+        path: Option<PathBuf>,
+    },
 }
 
 /// Flags that override single settings. Each is `None` unless given, so unset flags never

@@ -1,15 +1,49 @@
-//! The `cortex-gateway` binary: parse flags, load and check the config, serve.
+//! The `cortex-gateway` binary: parse flags, load and check the config, serve, reload.
 
 use cortex_gateway::cli::{Cli, Command};
-use cortex_gateway::config::Config;
-use cortex_gateway::server::{stop_on_signals, Gateway};
+use cortex_gateway::config::{Config, ConfigSource, ConfigWatcher, Reloader};
+use cortex_gateway::server::{handle_signals, Gateway};
 use cortex_gateway::telemetry;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_go_style(std::env::args_os());
-    match cli.command {
+    match &cli.command {
+        Some(Command::CheckConfig { path }) => {
+            let mut source = cli.config_source();
+            if path.is_some() {
+                source.file = path.clone();
+            }
+            check(&source)
+        }
+        None | Some(Command::Run) if cli.config_check => check(&cli.config_source()),
         None | Some(Command::Run) => run(&cli),
+    }
+}
+
+/// `check-config`: every problem on its own line with its key, exit 1 if there is any.
+fn check(source: &ConfigSource) -> ExitCode {
+    let file = source
+        .file
+        .as_ref()
+        .map_or("(no file)".into(), |f| f.display().to_string());
+    match Config::load(source) {
+        Ok(config) => {
+            println!(
+                "{file}: OK ({} signing keys, {} routes)",
+                config.keys.len(),
+                config.routes.routes().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{file}: {} problem(s)", err.problems.len());
+            for problem in &err.problems {
+                eprintln!("  {}: {}", problem.key, problem.message);
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -25,9 +59,26 @@ fn run(cli: &Cli) -> ExitCode {
     telemetry::init_logging(&config.settings.log);
     let served = actix_web::rt::System::new().block_on(async move {
         let gateway = Gateway::bind(config)?;
-        stop_on_signals(gateway.handle())?;
+        // Without a file there is nothing to watch; flags and environment are fixed for the process.
+        let watcher = match &source.file {
+            Some(_) => {
+                let reloader = Reloader::new(
+                    source.clone(),
+                    gateway.slot.clone(),
+                    gateway.metrics.clone(),
+                );
+                Some(ConfigWatcher::start(Arc::new(reloader)).map_err(std::io::Error::other)?)
+            }
+            None => None,
+        };
+        handle_signals(
+            gateway.handle(),
+            watcher.as_ref().map(ConfigWatcher::trigger),
+        )?;
         tracing::info!(address = %gateway.addr, "cortex-gateway listening");
-        gateway.server.await
+        let result = gateway.server.await;
+        drop(watcher);
+        result
     });
     match served {
         Ok(()) => {

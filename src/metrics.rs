@@ -4,14 +4,18 @@
 use crate::auth::{AuthError, TenantId};
 use crate::proxy::Component;
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, IntCounterVec, IntGauge, Opts, Registry};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone)]
 pub struct GatewayMetrics(Arc<Inner>);
 
 struct Inner {
     registry: Registry,
+    config_last_reload_successful: IntGauge,
+    config_last_reload_success_timestamp: Gauge,
+    config_reloads: IntCounterVec,
     failed_authentications: IntCounterVec,
     succeeded_authentications: IntCounterVec,
     proxy_requests: IntCounterVec,
@@ -47,6 +51,32 @@ impl GatewayMetrics {
             "Requests forwarded to an upstream component.",
             &["targetname"],
         );
+        let config_last_reload_successful = IntGauge::new(
+            "cortex_gateway_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or kept the old configuration (0).",
+        )
+        .expect("valid gauge");
+        let config_last_reload_success_timestamp = Gauge::new(
+            "cortex_gateway_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+        )
+        .expect("valid gauge");
+        for gauge in [
+            Box::new(config_last_reload_successful.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(config_last_reload_success_timestamp.clone()),
+        ] {
+            registry
+                .register(gauge)
+                .expect("config gauges registered once");
+        }
+        let config_reloads = counter(
+            &registry,
+            "cortex_gateway_config_reloads_total",
+            "Configuration reloads attempted, by result (success, failure).",
+            &["result"],
+        );
+        config_reloads.with_label_values(&["success"]);
+        config_reloads.with_label_values(&["failure"]);
         // Exist from the first scrape, so rate() and alerts see a zero rather than nothing.
         for reason in AuthError::REASONS {
             failed_authentications.with_label_values(&[reason]);
@@ -56,6 +86,9 @@ impl GatewayMetrics {
         }
         Self(Arc::new(Inner {
             registry,
+            config_last_reload_successful,
+            config_last_reload_success_timestamp,
+            config_reloads,
             failed_authentications,
             succeeded_authentications,
             proxy_requests,
@@ -90,6 +123,22 @@ impl GatewayMetrics {
             .inc();
     }
 
+    /// The configuration the process started with is in force.
+    pub fn config_started(&self) {
+        self.0.config_last_reload_successful.set(1);
+        self.0.config_last_reload_success_timestamp.set(unix_now());
+    }
+
+    pub fn config_reloaded(&self) {
+        self.config_started();
+        self.0.config_reloads.with_label_values(&["success"]).inc();
+    }
+
+    pub fn config_reload_failed(&self) {
+        self.0.config_last_reload_successful.set(0);
+        self.0.config_reloads.with_label_values(&["failure"]).inc();
+    }
+
     pub fn proxied(&self, component: Component) {
         self.0
             .proxy_requests
@@ -102,4 +151,10 @@ impl Default for GatewayMetrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -1,8 +1,8 @@
 //! The actix server: shared state built once and cloned into each worker, a pooled upstream
-//! client built per worker, the open endpoints (`/health`, `/metrics`), everything else guarded
+//! client built per worker, the open endpoints (`/health`, `/metrics`, `/config`), everything else guarded
 //! and forwarded, and graceful shutdown on SIGTERM/SIGINT.
 
-use crate::config::{Config, ConfigSlot};
+use crate::config::{Config, ConfigSlot, ReloadTrigger};
 use crate::metrics::GatewayMetrics;
 use crate::proxy::{build_client, forward};
 use actix_web::dev::{Server, ServerHandle};
@@ -46,6 +46,7 @@ impl Gateway {
                 .app_data(web::Data::new(client))
                 .wrap(prometheus.clone())
                 .route("/health", web::get().to(health))
+                .route("/config", web::get().to(effective_config))
                 // actix-web-prom fills the body; this keeps /metrics away from the guard.
                 .route("/metrics", web::get().to(HttpResponse::Ok))
                 .default_service(web::to(forward))
@@ -70,22 +71,54 @@ impl Gateway {
     }
 }
 
-/// Stops `handle` gracefully on the first SIGTERM or SIGINT: no new connections, in-flight
-/// requests get the shutdown timeout to finish. The handlers are registered before this returns,
-/// so a signal sent right after start-up is never lost to the default action.
-pub fn stop_on_signals(handle: ServerHandle) -> std::io::Result<()> {
+/// Handles the process signals: the first SIGTERM or SIGINT stops `handle` gracefully (no new
+/// connections, in-flight requests get the shutdown timeout to finish); SIGHUP reloads the
+/// configuration. The handlers are registered before this returns, so a signal sent right after
+/// start-up is never lost to its default action.
+pub fn handle_signals(handle: ServerHandle, reload: Option<ReloadTrigger>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     actix_web::rt::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let name = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                _ = hup.recv() => match &reload {
+                    Some(trigger) => trigger.reload(),
+                    None => tracing::warn!("SIGHUP ignored: no configuration file to reload"),
+                },
+            }
         };
         tracing::info!(signal = name, "draining in-flight requests, then stopping");
         handle.stop(true).await;
     });
     Ok(())
+}
+
+/// `GET /config`: the effective settings, every secret redacted; TOML, or JSON with
+/// `?format=json`.
+async fn effective_config(req: HttpRequest) -> HttpResponse {
+    let config = snapshot(&req);
+    let json = req
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "format=json");
+    let rendered = if json {
+        serde_json::to_string_pretty(&config.settings)
+            .map(|body| ("application/json", body))
+            .map_err(|err| err.to_string())
+    } else {
+        toml::to_string(&config.settings)
+            .map(|body| ("text/plain; charset=utf-8", body))
+            .map_err(|err| err.to_string())
+    };
+    match rendered {
+        Ok((content_type, body)) => HttpResponse::Ok().content_type(content_type).body(body),
+        Err(err) => HttpResponse::InternalServerError()
+            .body(format!("cannot render the configuration: {err}\n")),
+    }
 }
 
 async fn health() -> HttpResponse {

@@ -6,6 +6,7 @@ use crate::config::{AuthSettings, KeyFamily, Secret};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// Shortest HMAC secret accepted: RFC 7518 asks for a key as long as the hash (256 bits for HS256).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -15,6 +16,8 @@ pub struct SigningKey {
     pub kid: Option<String>,
     pub family: KeyFamily,
     decoding: DecodingKey,
+    /// SHA-256 of the key material: tells keys apart without keeping or showing the secret.
+    digest: [u8; 32],
 }
 
 impl SigningKey {
@@ -23,6 +26,7 @@ impl SigningKey {
             kid,
             family: KeyFamily::Hmac,
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            digest: Sha256::digest(secret.expose().as_bytes()).into(),
         }
     }
 }
@@ -71,6 +75,17 @@ impl KeySet {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Digest of every key (id, family, material digest), for telling configurations apart.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for key in &self.keys {
+            hasher.update(key.kid.as_deref().unwrap_or_default());
+            hasher.update([0, key.family as u8]);
+            hasher.update(key.digest);
+        }
+        hasher.finalize().into()
     }
 
     /// Verifies a compact JWT and returns the tenant it speaks for.

@@ -2,8 +2,8 @@
 
 use super::Secret;
 use bytesize::ByteSize;
+use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the gateway can be told. Unknown keys are errors, so a typo never goes unnoticed.
@@ -94,9 +94,9 @@ pub struct KeySettings {
     pub secret: Option<Secret>,
     /// Name of an environment variable holding the secret.
     pub secret_env: Option<String>,
-    /// File holding the secret (systemd credential, Kubernetes Secret); a trailing newline is
-    /// ignored.
-    pub secret_file: Option<PathBuf>,
+    /// File holding the secret (systemd credential, Kubernetes Secret); a relative path is taken
+    /// from the config file's directory, and a trailing newline is ignored.
+    pub secret_file: Option<RelativePathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

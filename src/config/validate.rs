@@ -125,7 +125,7 @@ fn build_key_set(
             }
         }
         if let Some(path) = &key.secret_file {
-            secret_files.push(path.clone());
+            secret_files.push(path.relative());
         }
         if let Some((source_key, secret)) = resolve_secret(&prefix, key, problems) {
             if check_strength(&source_key, &secret, problems) {
@@ -176,9 +176,9 @@ fn resolve_secret(
             }
         };
     }
-    let path = key.secret_file.as_ref()?;
+    let path = key.secret_file.as_ref()?.relative();
     let source_key = format!("{prefix}.secret_file");
-    match std::fs::read_to_string(path) {
+    match std::fs::read_to_string(&path) {
         // Files written by `echo` or editors end in a newline that is not part of the secret.
         Ok(text) => Some((source_key, Secret::new(text.trim_end_matches(['\n', '\r'])))),
         Err(err) => {

@@ -258,3 +258,127 @@ async fn sigterm_lets_in_flight_requests_finish() {
         std::iter::from_fn(|| process.log.try_recv().ok()).any(|line| line.contains("SIGTERM"));
     assert!(drained, "the shutdown was logged");
 }
+
+fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
+    let file = dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 1\n\
+             [upstreams.distributor]\naddress = \"{upstream}\"\n[upstreams.query_frontend]\naddress = \"{upstream}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+async fn scrape(process: &Process, series: &str) -> Option<f64> {
+    let mut response = client().get(process.url("/metrics")).send().await.ok()?;
+    let text = String::from_utf8(response.body().await.ok()?.to_vec()).ok()?;
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[actix_web::test]
+async fn sighup_reloads_the_configuration() {
+    let upstream = TestUpstream::start("distributor");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, SECRET).unwrap();
+    let file = write_config(
+        dir.path(),
+        &upstream.url(),
+        "[[auth.keys]]\nsecret_file = \"key\"\n",
+    );
+    let process = Process::start(&args(&["-config.file", file.to_str().unwrap()]), &[]);
+    let success = "cortex_gateway_config_reloads_total{result=\"success\"}";
+    assert_eq!(scrape(&process, success).await, Some(0.0));
+    process.signal("HUP");
+    assert!(
+        eventually_async(Duration::from_secs(10), || async {
+            scrape(&process, success).await == Some(1.0)
+        })
+        .await,
+        "SIGHUP caused a reload"
+    );
+    let logged = std::iter::from_fn(|| process.log.recv_timeout(Duration::from_secs(2)).ok())
+        .any(|line| line.contains("SIGHUP") && line.contains("hash="));
+    assert!(logged, "the reload was logged with its trigger and hash");
+    let token = token("t");
+    let reply = Reply::from(
+        client()
+            .post(process.url("/api/v1/push"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .send_body("x")
+            .await,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "still serving after SIGHUP");
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(
+        dir.path(),
+        "http://127.0.0.1:9009",
+        &format!("[auth]\njwt_secret = \"{SECRET}\"\n"),
+    );
+    let output = Command::new(BINARY)
+        .args(["check-config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("OK (1 signing keys"));
+
+    let output = Command::new(BINARY)
+        .args(["-config.file", good.to_str().unwrap(), "-config.check"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "-config.check works too");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nhttp_listen_port = 8080\n[upstreams.distributor]\naddress = \"ftp://x\"\n\
+         [[auth.keys]]\nkid = \"a\"\nsecret = \"short\"\n[[auth.keys]]\nkid = \"b\"\nsecret_file = \"missing-file\"\n\
+         [[routing.routes]]\npath = \"/x\"\ncomponent = \"ingester\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BINARY)
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "auth.keys[0].secret: secret is 5 bytes",
+        "auth.keys[1].secret_file: cannot read",
+        "upstreams.distributor.address: scheme \"ftp\"",
+        "upstreams.query_frontend.address: the query-frontend address is required",
+        "routing.routes[0].component",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+    }
+
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "[server]\nhttp_listen_prot = 1\n").unwrap();
+    let output = Command::new(BINARY)
+        .args(["check-config", unknown.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("http_listen_prot"),
+        "unknown keys are errors: {stderr}"
+    );
+}

@@ -3,12 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use bytes::{Bytes, BytesMut};
-use cortex_gateway::config::{Config, Settings};
+use cortex_gateway::config::{Config, ConfigSource, ConfigWatcher, Reloader, Settings};
 use cortex_gateway::server::Gateway;
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, Semaphore};
@@ -188,6 +189,9 @@ pub fn pattern(size: usize) -> Vec<u8> {
 /// Five recording upstreams and a gateway routing to them.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Set for a gateway served from a file with a live watcher.
+    pub config_file: Option<PathBuf>,
+    pub watcher: Option<ConfigWatcher>,
     pub distributor: TestUpstream,
     pub query_frontend: TestUpstream,
     pub querier: TestUpstream,
@@ -220,37 +224,93 @@ impl TestApp {
 
     /// Starts upstreams and a gateway whose settings `adjust` may change last.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let distributor = TestUpstream::start("distributor");
-        let query_frontend = TestUpstream::start("query-frontend");
-        let querier = TestUpstream::start("querier");
-        let ruler = TestUpstream::start("ruler");
-        let alertmanager = TestUpstream::start("alertmanager");
+        let mut app = Self::upstreams_only();
         let mut settings = test_settings();
-        settings.upstreams.distributor.address = distributor.url();
-        settings.upstreams.query_frontend.address = query_frontend.url();
-        settings.upstreams.querier.address = querier.url();
-        settings.upstreams.ruler.address = ruler.url();
-        settings.upstreams.alertmanager.address = alertmanager.url();
+        settings.upstreams.distributor.address = app.distributor.url();
+        settings.upstreams.query_frontend.address = app.query_frontend.url();
+        settings.upstreams.querier.address = app.querier.url();
+        settings.upstreams.ruler.address = app.ruler.url();
+        settings.upstreams.alertmanager.address = app.alertmanager.url();
         adjust(&mut settings);
         let config = Config::from_settings(settings).expect("test settings are valid");
+        app.serve(Gateway::bind(config).expect("gateway binds"));
+        app
+    }
+
+    /// Starts upstreams and a gateway served from `dir/gateway.toml`, watched live. The file is
+    /// the upstream part written by the harness followed by `extra` (see [`Self::write_config`]).
+    pub async fn spawn_watched(dir: &Path, extra: &str) -> Self {
+        let mut app = Self::upstreams_only();
+        let file = dir.join("gateway.toml");
+        app.config_file = Some(file.clone());
+        app.write_config(extra);
+        let source = ConfigSource {
+            file: Some(file),
+            overrides: vec![],
+        };
+        let config = Config::load(&source).expect("the test config is valid");
         let gateway = Gateway::bind(config).expect("gateway binds");
-        let Gateway { addr, server, .. } = gateway;
-        actix_web::rt::spawn(server);
+        let reloader = Reloader::new(source, gateway.slot.clone(), gateway.metrics.clone());
+        app.watcher = Some(ConfigWatcher::start(Arc::new(reloader)).expect("watcher starts"));
+        app.serve(gateway);
+        app
+    }
+
+    fn upstreams_only() -> Self {
         Self {
-            addr,
-            distributor,
-            query_frontend,
-            querier,
-            ruler,
-            alertmanager,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config_file: None,
+            watcher: None,
+            distributor: TestUpstream::start("distributor"),
+            query_frontend: TestUpstream::start("query-frontend"),
+            querier: TestUpstream::start("querier"),
+            ruler: TestUpstream::start("ruler"),
+            alertmanager: TestUpstream::start("alertmanager"),
             client: client(),
         }
+    }
+
+    fn serve(&mut self, gateway: Gateway) {
+        let Gateway { addr, server, .. } = gateway;
+        actix_web::rt::spawn(server);
+        self.addr = addr;
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The config text for a watched gateway: loopback, one worker, these upstreams, then `extra`.
+    pub fn config_text(&self, extra: &str) -> String {
+        format!(
+            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 1\n\n\
+             [upstreams.distributor]\naddress = \"{}\"\n[upstreams.query_frontend]\naddress = \"{}\"\n\n{extra}\n",
+            self.distributor.url(),
+            self.query_frontend.url()
+        )
+    }
+
+    /// Rewrites the watched config file in place.
+    pub fn write_config(&self, extra: &str) {
+        let file = self.config_file.as_ref().expect("a watched gateway");
+        std::fs::write(file, self.config_text(extra)).unwrap();
+    }
+
+    /// Status of a query with `token`.
+    pub async fn status_with(&self, token: &str) -> u16 {
+        self.get("/prometheus/api/v1/query?query=up", Some(token))
+            .await
+            .status
+    }
+
+    /// The value of the sample line starting with `series` on /metrics, if present.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+    }
     /// Every request any upstream received.
     pub fn upstream_request_count(&self) -> usize {
         [
@@ -343,6 +403,37 @@ pub fn sign(alg: Algorithm, secret: &str, claims: serde_json::Value) -> String {
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()
+}
+
+/// A valid HS256 token for `tenant` signed with `secret`, optionally naming a key id.
+pub fn token_for(secret: &str, kid: Option<&str>, tenant: &str) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid.map(str::to_owned);
+    let claims = json!({"tenant_id": tenant, "exp": now() + 3600});
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Polls an async `check` until it holds or `deadline` passes.
+pub async fn eventually_async<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() >= deadline {
+            return false;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// A valid HS256 token for `tenant`, expiring in an hour.

@@ -5,5 +5,6 @@ mod auth;
 mod binary;
 mod headers;
 mod helpers;
+mod reload;
 mod routes;
 mod streaming;

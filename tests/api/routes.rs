@@ -118,7 +118,6 @@ async fn internal_and_unknown_paths_never_reach_an_upstream() {
         "/compactor/ring",
         "/ingester/flush",
         "/store-gateway/ring",
-        "/config",
         "/services",
         "/debug/pprof/heap",
         "/nonexistent",
@@ -134,6 +133,10 @@ async fn internal_and_unknown_paths_never_reach_an_upstream() {
             );
         }
     }
+    // /config is the gateway's own (redacted) settings page, never Cortex's.
+    let own = send(&app, "GET", "/config", &token).await;
+    assert!(own.text().contains("[upstreams.distributor]"), "{}", own.text());
+    assert_eq!(send(&app, "POST", "/config", &token).await.status, 404);
     assert_eq!(app.upstream_request_count(), 0);
 }
 
