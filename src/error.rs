@@ -6,6 +6,7 @@ use crate::proxy::Component;
 use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +19,12 @@ pub enum GatewayError {
     #[error("no tenant route for this path")]
     NoRoute,
     #[error("route '{route}' needs the {component} upstream, which is not configured")]
-    ComponentNotConfigured { route: String, component: Component },
+    ComponentNotConfigured {
+        route: Arc<str>,
+        component: Component,
+    },
     #[error("method not allowed on route '{route}'")]
-    MethodNotAllowed { route: String, allow: HeaderValue },
+    MethodNotAllowed { route: Arc<str>, allow: HeaderValue },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
 

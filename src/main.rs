@@ -56,7 +56,7 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(&config.settings.log);
+    let telemetry = telemetry::init(&config.settings);
     let served = actix_web::rt::System::new().block_on(async move {
         let gateway = Gateway::bind(config)?;
         // Without a file there is nothing to watch; flags and environment are fixed for the process.
@@ -71,15 +71,18 @@ fn run(cli: &Cli) -> ExitCode {
             }
             None => None,
         };
-        handle_signals(
-            gateway.handle(),
-            watcher.as_ref().map(ConfigWatcher::trigger),
-        )?;
+        let reload = watcher.as_ref().map(ConfigWatcher::trigger);
+        handle_signals(gateway.handles(), gateway.readiness.clone(), reload)?;
+        if let Some(admin) = gateway.admin_addr {
+            tracing::info!(address = %admin, "admin endpoints listening");
+        }
         tracing::info!(address = %gateway.addr, "cortex-gateway listening");
-        let result = gateway.server.await;
+        let result = gateway.serve().await;
         drop(watcher);
         result
     });
+    // Flushes buffered spans before the process exits.
+    drop(telemetry);
     match served {
         Ok(()) => {
             tracing::info!("cortex-gateway stopped");

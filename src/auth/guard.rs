@@ -6,7 +6,7 @@ use crate::error::GatewayError;
 use crate::metrics::GatewayMetrics;
 use crate::server::snapshot;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
-use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use jsonwebtoken::Algorithm;
 use std::future::{ready, Ready};
 
@@ -95,10 +95,21 @@ impl FromRequest for TenantId {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let config = snapshot(req);
         let result = authenticate(req.headers(), &config.keys);
-        if let Some(metrics) = req.app_data::<GatewayMetrics>() {
-            match &result {
-                Ok(tenant) => metrics.auth_succeeded(tenant),
-                Err(err) => metrics.auth_failed(err),
+        let metrics = req.app_data::<GatewayMetrics>();
+        match &result {
+            Ok(tenant) => {
+                if let Some(metrics) = metrics {
+                    metrics.auth_succeeded(tenant, config.settings.metrics.tenant_label);
+                }
+                tracing::Span::current().record("tenant", tenant.as_str());
+                // For the access log, which runs after the handler.
+                req.extensions_mut().insert(tenant.clone());
+            }
+            Err(err) => {
+                if let Some(metrics) = metrics {
+                    metrics.auth_failed(err);
+                }
+                tracing::debug!(reason = err.reason(), "request refused: {err}");
             }
         }
         ready(result.map_err(GatewayError::Unauthorized))

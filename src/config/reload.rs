@@ -99,6 +99,7 @@ impl Reloader {
         }
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let (keys, routes) = (config.keys.len(), config.routes.routes().len());
+        crate::telemetry::set_log_level(&config.settings.log.level);
         self.slot.store(config);
         self.metrics.config_reloaded();
         tracing::info!(
@@ -130,6 +131,19 @@ fn keep_restart_only(running: &Settings, next: &mut Settings) {
     keep!(server.workers, "server.workers");
     keep!(server.keep_alive, "server.keep_alive");
     keep!(server.shutdown_timeout, "server.shutdown_timeout");
+    keep!(
+        server.admin_http_listen_port,
+        "server.admin_http_listen_port"
+    );
+    keep!(
+        server.admin_http_listen_address,
+        "server.admin_http_listen_address"
+    );
+    keep!(log.format, "log.format");
+    keep!(tracing.otlp_endpoint, "tracing.otlp_endpoint");
+    keep!(tracing.protocol, "tracing.protocol");
+    keep!(tracing.service_name, "tracing.service_name");
+    keep!(tracing.sampling_ratio, "tracing.sampling_ratio");
     keep!(upstreams.connect_timeout, "upstreams.connect_timeout");
     keep!(
         upstreams.max_connections_per_worker,

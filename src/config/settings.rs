@@ -15,6 +15,8 @@ pub struct Settings {
     pub upstreams: UpstreamsSettings,
     pub routing: RoutingSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+    pub tracing: TracingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,12 @@ pub struct ServerSettings {
     /// interval, so remote-write connections are reused).
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
+    /// Port of a separate admin listener serving `/metrics`, `/config`, `/health` and `/ready`,
+    /// which then leave the tenant-facing port (`/health` and `/ready` stay on both). Default
+    /// unset: everything on the one port, as the original. Restart-only.
+    pub admin_http_listen_port: Option<u16>,
+    /// Address of the admin listener. Default `127.0.0.1`. Restart-only.
+    pub admin_http_listen_address: String,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +55,8 @@ impl Default for ServerSettings {
             max_request_body: ByteSize::mib(100),
             shutdown_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(75),
+            admin_http_listen_port: None,
+            admin_http_listen_address: "127.0.0.1".into(),
         }
     }
 }
@@ -228,4 +238,47 @@ pub enum LogFormat {
     #[default]
     Logfmt,
     Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Label `cortex_gateway_succeeded_authentications_total` by tenant. Turn off when there are
+    /// many tenants: the label is then empty, i.e. absent. Default `true`.
+    pub tenant_label: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { tenant_label: true }
+    }
+}
+
+/// OpenTelemetry trace export over OTLP/HTTP (Jaeger ingests it on port 4318). Off unless an
+/// endpoint is given here or in `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+/// Restart-only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSettings {
+    /// Base URL of the OTLP/HTTP receiver, e.g. `http://jaeger:4318` (`/v1/traces` is appended).
+    /// Default empty.
+    pub otlp_endpoint: String,
+    /// `http/protobuf` or `http/json`. Default `http/protobuf`.
+    pub protocol: String,
+    /// Service name on the spans. Default empty: `OTEL_SERVICE_NAME`, else `cortex-gateway`.
+    pub service_name: String,
+    /// Fraction of new traces sampled; traces started upstream of the gateway keep their
+    /// decision. Default `1.0`.
+    pub sampling_ratio: f64,
+}
+
+impl Default for TracingSettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            protocol: "http/protobuf".into(),
+            service_name: String::new(),
+            sampling_ratio: 1.0,
+        }
+    }
 }

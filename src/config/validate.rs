@@ -80,6 +80,29 @@ impl Config {
                 "must be greater than zero",
             ));
         }
+        let tracing = &settings.tracing;
+        if !(0.0..=1.0).contains(&tracing.sampling_ratio) {
+            problems.push(Problem::new(
+                "tracing.sampling_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        if !matches!(tracing.protocol.as_str(), "http/protobuf" | "http/json") {
+            problems.push(Problem::new(
+                "tracing.protocol",
+                format!("{:?} is not http/protobuf or http/json", tracing.protocol),
+            ));
+        }
+        if settings
+            .server
+            .admin_http_listen_port
+            .is_some_and(|port| port != 0 && port == settings.server.http_listen_port)
+        {
+            problems.push(Problem::new(
+                "server.admin_http_listen_port",
+                "must differ from server.http_listen_port",
+            ));
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
             problems.push(Problem::new(
                 "log.level",

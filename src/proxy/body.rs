@@ -4,7 +4,9 @@ use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
 use pin_project_lite::pin_project;
+use std::cell::Cell;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,22 +18,19 @@ pub enum BodyError {
 }
 
 pin_project! {
-    /// Passes the client's body through and fails once more than `limit` bytes have passed.
+    /// Passes the client's body through, counting it into `seen`, and fails once more than
+    /// `limit` bytes have passed.
     pub struct LimitedBody<S> {
         #[pin]
         inner: S,
-        seen: u64,
+        seen: Rc<Cell<u64>>,
         limit: u64,
     }
 }
 
 impl<S> LimitedBody<S> {
-    pub fn new(inner: S, limit: u64) -> Self {
-        Self {
-            inner,
-            seen: 0,
-            limit,
-        }
+    pub fn new(inner: S, limit: u64, seen: Rc<Cell<u64>>) -> Self {
+        Self { inner, seen, limit }
     }
 }
 
@@ -45,8 +44,9 @@ where
         let this = self.project();
         match this.inner.poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                *this.seen += chunk.len() as u64;
-                if *this.seen > *this.limit {
+                let seen = this.seen.get() + chunk.len() as u64;
+                this.seen.set(seen);
+                if seen > *this.limit {
                     Poll::Ready(Some(Err(BodyError::TooLarge { limit: *this.limit })))
                 } else {
                     Poll::Ready(Some(Ok(chunk)))

@@ -9,17 +9,22 @@ use super::{Route, Upstream};
 use crate::auth::TenantId;
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::metrics::GatewayMetrics;
+use crate::metrics::{Exchange, GatewayMetrics};
 use crate::server::snapshot;
+use crate::telemetry;
 use actix_web::body::SizedStream;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use awc::error::{ConnectError, SendRequestError};
 use awc::{ClientRequest, ClientResponse};
 use bytes::Bytes;
 use futures_util::Stream;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+use tracing::{Instrument, Span};
 
 /// Where one request goes: its route, the component's upstream and the full upstream URL.
 struct Target<'a> {
@@ -29,7 +34,7 @@ struct Target<'a> {
 }
 
 /// Forwards an authenticated tenant request to its component. Registered as the default service,
-/// so every path but health and metrics passes the [`TenantId`] guard first.
+/// so every path but the gateway's own endpoints passes the [`TenantId`] guard first.
 pub async fn forward(
     req: HttpRequest,
     payload: web::Payload,
@@ -38,17 +43,50 @@ pub async fn forward(
 ) -> Result<HttpResponse, GatewayError> {
     let config = snapshot(&req);
     let target = select_upstream(&config, &req)?;
+    let component = target.upstream.component;
+    let exchange = Exchange::new(target.route.name.clone(), component);
+    req.extensions_mut().insert(exchange.clone());
+    Span::current()
+        .record("route", &*target.route.name)
+        .record("component", component.as_str());
+
     let limit = config.max_request_body;
-    let body = request_body_framing(req.headers(), limit)?;
-    let request = build_upstream_request(&client, &req, &tenant, &target);
-    if let Some(metrics) = req.app_data::<GatewayMetrics>() {
-        metrics.proxied(target.upstream.component);
+    let framing = request_body_framing(req.headers(), limit)?;
+    let span = tracing::info_span!(
+        "upstream",
+        otel.kind = "client",
+        component = component.as_str(),
+        http.request.method = req.method().as_str(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    let request = build_upstream_request(&client, &req, &tenant, &target, &span);
+    let metrics = req.app_data::<GatewayMetrics>();
+    if let Some(metrics) = metrics {
+        metrics.proxied(component);
     }
-    tracing::debug!(tenant = %tenant, route = %target.route.name, upstream = %target.upstream.component, "forwarding");
-    let response = send(request, payload, body, limit)
-        .await
-        .map_err(|err| classify_send_error(err, target.upstream))?;
-    Ok(relay_response(response))
+    let started = Instant::now();
+    let sent = send(request, payload, framing, limit, exchange.sent.clone())
+        .instrument(span.clone())
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status();
+            span.record("http.response.status_code", status.as_u16());
+            if let Some(metrics) = metrics {
+                metrics.upstream_answered(component, status.as_str(), started.elapsed());
+            }
+            exchange.relayed.set(true);
+            Ok(relay_response(response))
+        }
+        Err(err) => {
+            let (error, kind) = classify_send_error(err, target.upstream);
+            if let (Some(metrics), Some(kind)) = (metrics, kind) {
+                metrics.upstream_failed(component, kind);
+            }
+            tracing::warn!(parent: &span, route = &*target.route.name, "{error}");
+            Err(error)
+        }
+    }
 }
 
 fn select_upstream<'a>(
@@ -134,6 +172,7 @@ fn build_upstream_request(
     req: &HttpRequest,
     tenant: &TenantId,
     target: &Target<'_>,
+    span: &Span,
 ) -> ClientRequest {
     let connection = ClientConnection {
         peer_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
@@ -152,7 +191,11 @@ fn build_upstream_request(
         .request(req.method().clone(), target.url.as_str())
         .timeout(target.upstream.timeout)
         .no_decompress();
-    *request.headers_mut() = upstream_request_headers(req.headers(), tenant, &connection);
+    let headers = request.headers_mut();
+    *headers = upstream_request_headers(req.headers(), tenant, &connection);
+    if telemetry::tracing_enabled() {
+        telemetry::inject_trace_context(span, headers);
+    }
     request
 }
 
@@ -161,9 +204,10 @@ async fn send(
     payload: web::Payload,
     framing: BodyFraming,
     limit: u64,
+    sent: Rc<Cell<u64>>,
 ) -> Result<ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin>, SendRequestError>
 {
-    let body = LimitedBody::new(payload.into_inner(), limit);
+    let body = LimitedBody::new(payload.into_inner(), limit, sent);
     match framing {
         BodyFraming::None => request.send().await,
         // Keep the client's Content-Length: some receivers want it, and it costs nothing.
@@ -172,33 +216,51 @@ async fn send(
     }
 }
 
-fn classify_send_error(err: SendRequestError, upstream: &Upstream) -> GatewayError {
+/// The client-facing error for a failed upstream call, and the upstream error kind to count
+/// (`None` when the client's body, not the upstream, failed).
+fn classify_send_error(
+    err: SendRequestError,
+    upstream: &Upstream,
+) -> (GatewayError, Option<&'static str>) {
     let component = upstream.component;
     match err {
-        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => (
             GatewayError::UpstreamTimeout {
                 component,
                 timeout: upstream.timeout,
-            }
-        }
-        SendRequestError::Body(err) => match err.downcast_ref::<BodyError>() {
-            Some(BodyError::TooLarge { limit }) => GatewayError::PayloadTooLarge { limit: *limit },
-            Some(BodyError::Client(_)) => {
-                GatewayError::BadRequest("request body ended before it was complete")
-            }
-            None => GatewayError::UpstreamUnavailable {
-                component,
-                reason: format!("sending the request body failed: {err}"),
             },
+            Some("timeout"),
+        ),
+        SendRequestError::Body(err) => match err.downcast_ref::<BodyError>() {
+            Some(BodyError::TooLarge { limit }) => {
+                (GatewayError::PayloadTooLarge { limit: *limit }, None)
+            }
+            Some(BodyError::Client(_)) => (
+                GatewayError::BadRequest("request body ended before it was complete"),
+                None,
+            ),
+            None => (
+                GatewayError::UpstreamUnavailable {
+                    component,
+                    reason: format!("sending the request body failed: {err}"),
+                },
+                Some("reset"),
+            ),
         },
-        SendRequestError::Connect(err) => GatewayError::UpstreamUnavailable {
-            component,
-            reason: err.to_string(),
-        },
-        other => GatewayError::UpstreamUnavailable {
-            component,
-            reason: other.to_string(),
-        },
+        SendRequestError::Connect(err) => (
+            GatewayError::UpstreamUnavailable {
+                component,
+                reason: err.to_string(),
+            },
+            Some("connect"),
+        ),
+        other => (
+            GatewayError::UpstreamUnavailable {
+                component,
+                reason: other.to_string(),
+            },
+            Some("reset"),
+        ),
     }
 }
 

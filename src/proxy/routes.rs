@@ -6,12 +6,13 @@ use super::Component;
 use crate::config::{Problem, RouteSettings, RoutingSettings};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
+use std::sync::Arc;
 
 /// A compiled route.
 #[derive(Debug)]
 pub struct Route {
     /// Stable name, the `route` metric label (`api_v1_push`).
-    pub name: String,
+    pub name: Arc<str>,
     pub pattern: String,
     pub component: Component,
     /// Allowed methods; empty allows all.
@@ -175,7 +176,7 @@ fn compile(spec: &RouteSettings) -> Result<Route, (&'static str, String)> {
         return Err(("name", format!("{name:?} must be letters, digits and '_'")));
     }
     Ok(Route {
-        name,
+        name: name.into(),
         pattern: spec.path.clone(),
         component,
         methods,
@@ -261,7 +262,7 @@ mod tests {
     #[test]
     fn names_follow_cortex() {
         let t = table(vec![], true);
-        let name = |p: &str| t.find(p).unwrap().route.name.clone();
+        let name = |p: &str| t.find(p).unwrap().route.name.to_string();
         assert_eq!(name("/api/v1/push"), "api_v1_push");
         assert_eq!(
             name("/prometheus/api/v1/query_range"),
@@ -304,7 +305,7 @@ mod tests {
             true,
         );
         let m = t.find("/api/v1/push").unwrap();
-        assert_eq!(m.route.name, "api_v1_push");
+        assert_eq!(&*m.route.name, "api_v1_push");
         assert_eq!(m.upstream_path("/api/v1/push"), "/api/v1/write");
     }
 

@@ -55,13 +55,16 @@ impl Process {
                 .log
                 .recv_timeout(remaining)
                 .expect("the gateway logged its listening address");
-            if let Some(addr) = line.split("address=").nth(1) {
-                process.addr = addr
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_matches('"')
-                    .to_owned();
+            if !line.contains("cortex-gateway listening") {
+                continue;
+            }
+            // logfmt `address=1.2.3.4:5` or JSON `"address":"1.2.3.4:5"`.
+            let value = line
+                .split("address=")
+                .nth(1)
+                .or_else(|| line.split("\"address\":\"").nth(1));
+            if let Some(rest) = value {
+                process.addr = rest.split(['"', ' ', ',']).next().unwrap().to_owned();
                 return process;
             }
         }

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use bytes::{Bytes, BytesMut};
 use cortex_gateway::config::{Config, ConfigSource, ConfigWatcher, Reloader, Settings};
-use cortex_gateway::server::Gateway;
+use cortex_gateway::server::{Gateway, Readiness};
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -192,6 +192,8 @@ pub struct TestApp {
     /// Set for a gateway served from a file with a live watcher.
     pub config_file: Option<PathBuf>,
     pub watcher: Option<ConfigWatcher>,
+    pub readiness: Readiness,
+    pub admin_addr: Option<SocketAddr>,
     pub distributor: TestUpstream,
     pub query_frontend: TestUpstream,
     pub querier: TestUpstream,
@@ -261,6 +263,8 @@ impl TestApp {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             config_file: None,
             watcher: None,
+            readiness: Readiness::default(),
+            admin_addr: None,
             distributor: TestUpstream::start("distributor"),
             query_frontend: TestUpstream::start("query-frontend"),
             querier: TestUpstream::start("querier"),
@@ -271,9 +275,10 @@ impl TestApp {
     }
 
     fn serve(&mut self, gateway: Gateway) {
-        let Gateway { addr, server, .. } = gateway;
-        actix_web::rt::spawn(server);
-        self.addr = addr;
+        self.addr = gateway.addr;
+        self.admin_addr = gateway.admin_addr;
+        self.readiness = gateway.readiness.clone();
+        actix_web::rt::spawn(gateway.serve());
     }
 
     pub fn url(&self, path: &str) -> String {

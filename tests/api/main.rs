@@ -2,9 +2,11 @@
 //! record what reached them. One binary, so the crate links once.
 
 mod auth;
-mod binary;
+pub mod binary;
 mod headers;
 mod helpers;
+mod observability;
 mod reload;
 mod routes;
 mod streaming;
+mod telemetry;

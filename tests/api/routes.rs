@@ -135,8 +135,12 @@ async fn internal_and_unknown_paths_never_reach_an_upstream() {
     }
     // /config is the gateway's own (redacted) settings page, never Cortex's.
     let own = send(&app, "GET", "/config", &token).await;
-    assert!(own.text().contains("[upstreams.distributor]"), "{}", own.text());
-    assert_eq!(send(&app, "POST", "/config", &token).await.status, 404);
+    assert!(
+        own.text().contains("[upstreams.distributor]"),
+        "{}",
+        own.text()
+    );
+    assert_eq!(send(&app, "POST", "/config", &token).await.status, 405);
     assert_eq!(app.upstream_request_count(), 0);
 }
 
