@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod binary;
+mod e2e;
 mod headers;
 mod helpers;
 mod observability;
