@@ -41,6 +41,44 @@ pub enum Command {
         /// The file to check (default: -config.file).
         path: Option<PathBuf>,
     },
+    /// Mint a token for a tenant with a configured key (`token inspect` explains one).
+    Token(TokenArgs),
+    /// GET an http:// URL and exit 0 on a 2xx answer, for container health checks.
+    Probe {
+        /// For example http://127.0.0.1:8080/health
+        url: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
+    /// Tenant the token acts for (its tenant_id claim).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Lifetime, e.g. 90d or 12h; "never" omits exp.
+    #[arg(long, default_value = "365d")]
+    pub ttl: String,
+    /// Key to sign with (default: the first configured key).
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// aud claim to include.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// HS256, HS384 or HS512.
+    #[arg(long, default_value = "HS256")]
+    pub algorithm: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Explain whether the configured gateway accepts a token, and why.
+    Inspect {
+        /// The token; read from standard input when absent or "-".
+        token: Option<String>,
+    },
 }
 
 /// Flags that override single settings. Each is `None` unless given, so unset flags never

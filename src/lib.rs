@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod telemetry;
+pub mod token;

@@ -4,7 +4,7 @@
 use super::{AuthError, TenantId};
 use crate::config::{AuthSettings, KeyFamily, Secret};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -16,6 +16,8 @@ pub struct SigningKey {
     pub kid: Option<String>,
     pub family: KeyFamily,
     decoding: DecodingKey,
+    /// For `cortex-gateway token`, which mints tokens with the configured key.
+    encoding: EncodingKey,
     /// SHA-256 of the key material: tells keys apart without keeping or showing the secret.
     digest: [u8; 32],
 }
@@ -26,6 +28,7 @@ impl SigningKey {
             kid,
             family: KeyFamily::Hmac,
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             digest: Sha256::digest(secret.expose().as_bytes()).into(),
         }
     }
@@ -75,6 +78,30 @@ impl KeySet {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Signs `claims` with the key named `kid`, or with the first configured key. The header
+    /// names the key's kid, so the gateway checks the token against that key alone.
+    pub fn sign<T: serde::Serialize>(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+        claims: &T,
+    ) -> Result<String, String> {
+        let key = match kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|key| key.kid.as_deref() == Some(kid))
+                .ok_or_else(|| format!("no configured key has kid {kid:?}"))?,
+            None => self.keys.first().ok_or("no signing key is configured")?,
+        };
+        if family_of(algorithm) != Some(key.family) {
+            return Err(format!("{algorithm:?} does not belong to the key's family"));
+        }
+        let mut header = Header::new(algorithm);
+        header.kid = key.kid.clone();
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|err| err.to_string())
     }
 
     /// Digest of every key (id, family, material digest), for telling configurations apart.

@@ -3,11 +3,12 @@
 
 mod auth;
 pub mod binary;
+mod deploy;
 mod e2e;
 mod headers;
 mod helpers;
 mod observability;
-mod reload;
+pub mod reload;
 mod routes;
 mod streaming;
 mod telemetry;

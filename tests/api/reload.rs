@@ -111,29 +111,30 @@ async fn a_file_deleted_then_recreated_is_picked_up() {
 
 /// Lays out a directory as the kubelet mounts a Secret: `name -> ..data/name`,
 /// `..data -> ..<version>`, and swaps `..data` atomically to publish a new version.
-struct KubernetesSecretDir<'a> {
+pub struct KubernetesSecretDir<'a> {
     dir: &'a Path,
+    name: &'a str,
     version: u32,
 }
 
 impl<'a> KubernetesSecretDir<'a> {
-    fn create(dir: &'a Path, secret: &str) -> Self {
-        let mut mounted = Self { dir, version: 0 };
+    pub fn create(dir: &'a Path, name: &'a str, secret: &str) -> Self {
+        let mut mounted = Self {
+            dir,
+            name,
+            version: 0,
+        };
         mounted.publish(secret);
-        std::os::unix::fs::symlink("..data/jwt-secret", dir.join("jwt-secret")).unwrap();
+        std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
         mounted
     }
 
-    fn publish(&mut self, secret: &str) {
+    pub fn publish(&mut self, secret: &str) {
         let old = format!("..2026_12_03_{:02}", self.version);
         self.version += 1;
         let new = format!("..2026_12_03_{:02}", self.version);
         std::fs::create_dir(self.dir.join(&new)).unwrap();
-        std::fs::write(
-            self.dir.join(&new).join("jwt-secret"),
-            format!("{secret}\n"),
-        )
-        .unwrap();
+        std::fs::write(self.dir.join(&new).join(self.name), format!("{secret}\n")).unwrap();
         std::os::unix::fs::symlink(&new, self.dir.join("..data_tmp")).unwrap();
         std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
         let _ = std::fs::remove_dir_all(self.dir.join(old));
@@ -144,7 +145,7 @@ impl<'a> KubernetesSecretDir<'a> {
 async fn a_kubernetes_secret_update_is_picked_up() {
     let config_dir = tempfile::tempdir().unwrap();
     let secret_dir = tempfile::tempdir().unwrap();
-    let mut mounted = KubernetesSecretDir::create(secret_dir.path(), KEY_A);
+    let mut mounted = KubernetesSecretDir::create(secret_dir.path(), "jwt-secret", KEY_A);
     let app = TestApp::spawn_watched(
         config_dir.path(),
         &file_key(&secret_dir.path().join("jwt-secret")),
