@@ -26,10 +26,15 @@ use std::time::Instant;
 pub struct Exchange {
     pub route: Arc<str>,
     pub component: Component,
+    progress: Rc<Progress>,
+}
+
+#[derive(Default)]
+struct Progress {
     /// Request body bytes sent upstream so far.
-    pub sent: Rc<Cell<u64>>,
+    sent: Cell<u64>,
     /// Set once the upstream's response is being relayed.
-    pub relayed: Rc<Cell<bool>>,
+    relayed: Cell<bool>,
 }
 
 impl Exchange {
@@ -37,9 +42,27 @@ impl Exchange {
         Self {
             route,
             component,
-            sent: Rc::default(),
-            relayed: Rc::default(),
+            progress: Rc::default(),
         }
+    }
+
+    /// Counts `bytes` more sent upstream; returns the total so far.
+    pub fn add_sent(&self, bytes: u64) -> u64 {
+        let total = self.progress.sent.get() + bytes;
+        self.progress.sent.set(total);
+        total
+    }
+
+    pub fn mark_relayed(&self) {
+        self.progress.relayed.set(true);
+    }
+
+    fn sent(&self) -> u64 {
+        self.progress.sent.get()
+    }
+
+    fn relayed(&self) -> bool {
+        self.progress.relayed.get()
     }
 }
 
@@ -130,8 +153,8 @@ impl Observation {
         );
         let mut bytes_in = 0;
         if let Some(exchange) = &self.exchange {
-            bytes_in = exchange.sent.get();
-            let received = if exchange.relayed.get() { bytes_out } else { 0 };
+            bytes_in = exchange.sent();
+            let received = if exchange.relayed() { bytes_out } else { 0 };
             self.metrics
                 .upstream_bytes(exchange.component, bytes_in, received);
         }

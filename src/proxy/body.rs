@@ -1,12 +1,11 @@
 //! The request body on its way upstream: streamed chunk by chunk, cut off at the size limit.
 
+use crate::metrics::Exchange;
 use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
 use pin_project_lite::pin_project;
-use std::cell::Cell;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,19 +17,23 @@ pub enum BodyError {
 }
 
 pin_project! {
-    /// Passes the client's body through, counting it into `seen`, and fails once more than
-    /// `limit` bytes have passed.
+    /// Passes the client's body through, counting it into the exchange, and fails once more
+    /// than `limit` bytes have passed.
     pub struct LimitedBody<S> {
         #[pin]
         inner: S,
-        seen: Rc<Cell<u64>>,
+        exchange: Exchange,
         limit: u64,
     }
 }
 
 impl<S> LimitedBody<S> {
-    pub fn new(inner: S, limit: u64, seen: Rc<Cell<u64>>) -> Self {
-        Self { inner, seen, limit }
+    pub fn new(inner: S, limit: u64, exchange: Exchange) -> Self {
+        Self {
+            inner,
+            exchange,
+            limit,
+        }
     }
 }
 
@@ -44,8 +47,7 @@ where
         let this = self.project();
         match this.inner.poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let seen = this.seen.get() + chunk.len() as u64;
-                this.seen.set(seen);
+                let seen = this.exchange.add_sent(chunk.len() as u64);
                 if seen > *this.limit {
                     Poll::Ready(Some(Err(BodyError::TooLarge { limit: *this.limit })))
                 } else {

@@ -21,8 +21,6 @@ use awc::error::{ConnectError, SendRequestError};
 use awc::{ClientRequest, ClientResponse};
 use bytes::Bytes;
 use futures_util::Stream;
-use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Instant;
 use tracing::{Instrument, Span};
 
@@ -52,20 +50,27 @@ pub async fn forward(
 
     let limit = config.max_request_body;
     let framing = request_body_framing(req.headers(), limit)?;
-    let span = tracing::info_span!(
-        "upstream",
-        otel.kind = "client",
-        component = component.as_str(),
-        http.request.method = req.method().as_str(),
-        http.response.status_code = tracing::field::Empty,
-    );
-    let request = build_upstream_request(&client, &req, &tenant, &target, &span);
+    // Built only for export: with tracing off a span would still cost the log layer a record.
+    let span = if telemetry::tracing_enabled() {
+        tracing::info_span!(
+            "upstream",
+            otel.kind = "client",
+            component = component.as_str(),
+            http.request.method = req.method().as_str(),
+            http.response.status_code = tracing::field::Empty,
+        )
+    } else {
+        Span::none()
+    };
+    let upstream = target.upstream;
+    let route = target.route.name.clone();
+    let request = build_upstream_request(&client, &req, &tenant, target, &span);
     let metrics = req.app_data::<GatewayMetrics>();
     if let Some(metrics) = metrics {
         metrics.proxied(component);
     }
     let started = Instant::now();
-    let sent = send(request, payload, framing, limit, exchange.sent.clone())
+    let sent = send(request, payload, framing, limit, exchange.clone())
         .instrument(span.clone())
         .await;
     match sent {
@@ -75,15 +80,15 @@ pub async fn forward(
             if let Some(metrics) = metrics {
                 metrics.upstream_answered(component, status.as_str(), started.elapsed());
             }
-            exchange.relayed.set(true);
+            exchange.mark_relayed();
             Ok(relay_response(response))
         }
         Err(err) => {
-            let (error, kind) = classify_send_error(err, target.upstream);
+            let (error, kind) = classify_send_error(err, upstream);
             if let (Some(metrics), Some(kind)) = (metrics, kind) {
                 metrics.upstream_failed(component, kind);
             }
-            tracing::warn!(parent: &span, route = &*target.route.name, "{error}");
+            tracing::warn!(parent: &span, route = &*route, "{error}");
             Err(error)
         }
     }
@@ -171,7 +176,7 @@ fn build_upstream_request(
     client: &awc::Client,
     req: &HttpRequest,
     tenant: &TenantId,
-    target: &Target<'_>,
+    target: Target<'_>,
     span: &Span,
 ) -> ClientRequest {
     let connection = ClientConnection {
@@ -188,7 +193,8 @@ fn build_upstream_request(
             .unwrap_or_else(|| req.app_config().host()),
     };
     let mut request = client
-        .request(req.method().clone(), target.url.as_str())
+        // The String moves into the Uri without a copy.
+        .request(req.method().clone(), target.url)
         .timeout(target.upstream.timeout)
         .no_decompress();
     let headers = request.headers_mut();
@@ -204,10 +210,10 @@ async fn send(
     payload: web::Payload,
     framing: BodyFraming,
     limit: u64,
-    sent: Rc<Cell<u64>>,
+    exchange: Exchange,
 ) -> Result<ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin>, SendRequestError>
 {
-    let body = LimitedBody::new(payload.into_inner(), limit, sent);
+    let body = LimitedBody::new(payload.into_inner(), limit, exchange);
     match framing {
         BodyFraming::None => request.send().await,
         // Keep the client's Content-Length: some receivers want it, and it costs nothing.

@@ -262,19 +262,6 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert!(drained, "the shutdown was logged");
 }
 
-fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
-    let file = dir.join("gateway.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 1\n\
-             [upstreams.distributor]\naddress = \"{upstream}\"\n[upstreams.query_frontend]\naddress = \"{upstream}\"\n{extra}"
-        ),
-    )
-    .unwrap();
-    file
-}
-
 async fn scrape(process: &Process, series: &str) -> Option<f64> {
     let mut response = client().get(process.url("/metrics")).send().await.ok()?;
     let text = String::from_utf8(response.body().await.ok()?.to_vec()).ok()?;
@@ -289,7 +276,7 @@ async fn sighup_reloads_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, SECRET).unwrap();
-    let file = write_config(
+    let file = write_gateway_config(
         dir.path(),
         &upstream.url(),
         "[[auth.keys]]\nsecret_file = \"key\"\n",
@@ -323,7 +310,7 @@ async fn sighup_reloads_the_configuration() {
 #[test]
 fn check_config_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_config(
+    let good = write_gateway_config(
         dir.path(),
         "http://127.0.0.1:9009",
         &format!("[auth]\njwt_secret = \"{SECRET}\"\n"),

@@ -250,20 +250,16 @@ async fn prometheus_and_vmalert_work_through_the_gateway_into_a_real_store() {
     let (proxy, seen) = start_recording_proxy(store_url.clone());
 
     // The gateway binary, routing remote write to the store's write path.
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 2\n\
-             [auth]\njwt_secret = \"{SECRET}\"\n\
-             [upstreams.distributor]\naddress = \"http://{proxy}\"\n\
-             [upstreams.query_frontend]\naddress = \"http://{proxy}\"\n\
+    let config = write_gateway_config(
+        dir,
+        &format!("http://{proxy}"),
+        &format!(
+            "[auth]\njwt_secret = \"{SECRET}\"\n\
              [[routing.routes]]\npath = \"/api/v1/push\"\nmethods = [\"POST\"]\ncomponent = \"distributor\"\nupstream_path = \"/api/v1/write\"\n\
              [[routing.routes]]\npath = \"/api/prom/push\"\nmethods = [\"POST\"]\ncomponent = \"distributor\"\nupstream_path = \"/reject/api/v1/write\"\n\
              [log]\naccess_log = false\n"
         ),
-    )
-    .unwrap();
+    );
     let gateway = Process::start(&["-config.file".into(), config.display().to_string()], &[]);
     let gw = gateway.addr.clone();
     let token = token(TENANT);

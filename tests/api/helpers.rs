@@ -450,6 +450,22 @@ pub fn token(tenant: &str) -> String {
     )
 }
 
+/// Writes `dir/gateway.toml` for a gateway binary on loopback port 0 with one worker, sending
+/// distributor and query-frontend traffic to `upstream`, followed by `extra` TOML.
+pub fn write_gateway_config(dir: &Path, upstream: &str, extra: &str) -> PathBuf {
+    let file = dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 1\n\
+             [upstreams.distributor]\naddress = \"{upstream}\"\n\
+             [upstreams.query_frontend]\naddress = \"{upstream}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    file
+}
+
 /// Polls `check` until it holds or `deadline` passes.
 pub async fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();

@@ -75,18 +75,12 @@ fn start_otlp_receiver() -> (String, Arc<Mutex<Vec<ExportedSpan>>>) {
     (url, spans)
 }
 
+/// A gateway config with the test secret, returned as the path to pass to `-config.file`.
 fn config(dir: &std::path::Path, upstream: &str, extra: &str) -> String {
-    let file = dir.join("gateway.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nhttp_listen_address = \"127.0.0.1\"\nhttp_listen_port = 0\nworkers = 1\n\
-             [auth]\njwt_secret = \"{SECRET}\"\n\
-             [upstreams.distributor]\naddress = \"{upstream}\"\n[upstreams.query_frontend]\naddress = \"{upstream}\"\n{extra}"
-        ),
-    )
-    .unwrap();
-    file.to_string_lossy().into_owned()
+    let auth = format!("[auth]\njwt_secret = \"{SECRET}\"\n{extra}");
+    write_gateway_config(dir, upstream, &auth)
+        .to_string_lossy()
+        .into_owned()
 }
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
