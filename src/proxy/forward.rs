@@ -186,11 +186,7 @@ fn build_upstream_request(
         } else {
             "http"
         },
-        host: req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_else(|| req.app_config().host()),
+        host: req.headers().get(HOST).cloned(),
     };
     let mut request = client
         // The String moves into the Uri without a copy.

@@ -36,10 +36,11 @@ fn connection_listed(headers: &HeaderMap, name: &HeaderName) -> bool {
 }
 
 /// What the gateway saw of the client's connection, for the `X-Forwarded-*` headers.
-pub struct ClientConnection<'a> {
+pub struct ClientConnection {
     pub peer_ip: Option<String>,
-    pub scheme: &'a str,
-    pub host: &'a str,
+    pub scheme: &'static str,
+    /// The client's `Host` header, passed on as `X-Forwarded-Host`.
+    pub host: Option<HeaderValue>,
 }
 
 /// The headers to send upstream for a client request authenticated as `tenant`. Framing
@@ -48,7 +49,7 @@ pub struct ClientConnection<'a> {
 pub fn upstream_request_headers(
     incoming: &HeaderMap,
     tenant: &TenantId,
-    client: &ClientConnection<'_>,
+    client: &ClientConnection,
 ) -> HeaderMap {
     let mut outgoing = HeaderMap::with_capacity(incoming.len() + 4);
     let has_connection_list = incoming.contains_key(CONNECTION);
@@ -86,11 +87,9 @@ pub fn upstream_request_headers(
             outgoing.insert(X_FORWARDED_FOR, value);
         }
     }
-    if let Ok(value) = HeaderValue::from_str(client.scheme) {
-        outgoing.insert(X_FORWARDED_PROTO, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(client.host) {
-        outgoing.insert(X_FORWARDED_HOST, value);
+    outgoing.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.scheme));
+    if let Some(host) = &client.host {
+        outgoing.insert(X_FORWARDED_HOST, host.clone());
     }
     outgoing
 }
@@ -147,7 +146,7 @@ mod tests {
         let client = ClientConnection {
             peer_ip: Some("127.0.0.1".into()),
             scheme: "http",
-            host: "gw.example",
+            host: Some(HeaderValue::from_static("gw.example")),
         };
         let out = upstream_request_headers(&incoming, &tenant, &client);
         let all = |n: &str| {
