@@ -90,6 +90,7 @@ pub async fn observe(
     Ok(res.map_body(move |_, body| ObservedBody {
         body,
         bytes: 0,
+        broken: false,
         observation: Some(observation),
     }))
 }
@@ -143,7 +144,7 @@ impl Observation {
         }
     }
 
-    fn finish(self, bytes_out: u64) {
+    fn finish(self, bytes_out: u64, broken: bool) {
         let elapsed = self.started.elapsed();
         self.metrics.request_finished(
             self.method.as_str(),
@@ -157,6 +158,10 @@ impl Observation {
             let received = if exchange.relayed() { bytes_out } else { 0 };
             self.metrics
                 .upstream_bytes(exchange.component, bytes_in, received);
+            // The upstream broke off a response it had started.
+            if broken && exchange.relayed() {
+                self.metrics.upstream_failed(exchange.component, "reset");
+            }
         }
         if self.access_log {
             tracing::info!(
@@ -181,6 +186,7 @@ pin_project! {
         #[pin]
         body: B,
         bytes: u64,
+        broken: bool, // the body failed part way: the upstream broke off
         observation: Option<Observation>,
     }
 
@@ -188,7 +194,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(observation) = this.observation.take() {
-                observation.finish(*this.bytes);
+                observation.finish(*this.bytes, *this.broken);
             }
         }
     }
@@ -199,6 +205,7 @@ impl<B> ObservedBody<B> {
         Self {
             body,
             bytes: 0,
+            broken: false,
             observation: None,
         }
     }
@@ -217,8 +224,10 @@ impl<B: MessageBody> MessageBody for ObservedBody<B> {
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
         let polled = this.body.poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            *this.bytes += chunk.len() as u64;
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => *this.bytes += chunk.len() as u64,
+            Poll::Ready(Some(Err(_))) => *this.broken = true,
+            _ => {}
         }
         polled
     }

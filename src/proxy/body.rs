@@ -60,3 +60,54 @@ where
         }
     }
 }
+
+pin_project! {
+    /// The upstream's response body on its way to the client. awc ends the stream quietly when
+    /// the upstream closes the connection early, so a body that came with a `Content-Length`
+    /// is counted, and one that falls short ends in an error: the client then sees a cut
+    /// response, not a complete-looking one. (A chunked body cut short cannot be told apart from
+    /// a finished one through awc.)
+    pub struct ResponseBody<S> {
+        #[pin]
+        inner: S,
+        expected: Option<u64>,
+        seen: u64,
+        failed: bool,
+    }
+}
+
+impl<S> ResponseBody<S> {
+    pub fn new(inner: S, expected: Option<u64>) -> Self {
+        Self {
+            inner,
+            expected,
+            seen: 0,
+            failed: false,
+        }
+    }
+}
+
+impl<S> Stream for ResponseBody<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>>,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        if *this.failed {
+            return Poll::Ready(None);
+        }
+        match this.inner.poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                *this.seen += chunk.len() as u64;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) if this.expected.is_some_and(|expected| *this.seen < expected) => {
+                *this.failed = true;
+                Poll::Ready(Some(Err(PayloadError::Incomplete(None))))
+            }
+            other => other,
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! `select_upstream → build_upstream_request → send → relay_response`.
 //! Nothing here collects a body: bytes flow client → upstream and upstream → client as they come.
 
-use super::body::{BodyError, LimitedBody};
+use super::body::{BodyError, LimitedBody, ResponseBody};
 use super::headers::{copy_response_headers, upstream_request_headers, ClientConnection};
 use super::path::has_dot_segment;
 use super::{Route, Upstream};
@@ -290,5 +290,5 @@ where
     if let Some(length) = length {
         response.no_chunking(length);
     }
-    response.streaming(upstream)
+    response.streaming(ResponseBody::new(upstream, length))
 }

@@ -162,6 +162,22 @@ async fn answer(
         });
         return HttpResponse::Ok().streaming(chunks);
     }
+    if header("x-test-break").is_some() {
+        // Starts a response, then fails it: the connection is cut mid-body. The pause lets the
+        // head and first chunk go out before the failure.
+        let chunks = futures_util::stream::unfold(0u8, |step| async move {
+            match step {
+                0 => Some((Ok(Bytes::from_static(b"partial")), 1)),
+                1 => {
+                    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+                    Some((Err(std::io::Error::other("upstream broke off")), 2))
+                }
+                _ => None,
+            }
+        });
+        // Announce 100 bytes, send 7: an upstream that dies mid-response.
+        return HttpResponse::Ok().no_chunking(100).streaming(chunks);
+    }
     if let Some(size) = header("x-test-response-bytes").and_then(|v| v.parse::<usize>().ok()) {
         return HttpResponse::Ok()
             .insert_header(("x-upstream", state.name))

@@ -175,3 +175,39 @@ async fn ready_turns_503_once_draining_begins() {
         "alive while draining"
     );
 }
+
+/// Regression: awc ends a response stream quietly when the upstream closes early, and the gateway
+/// used to end its own response the same way, so a cut body looked complete.
+#[actix_web::test]
+async fn an_upstream_that_breaks_off_a_response_is_cut_for_the_client_and_counted() {
+    let app = TestApp::spawn().await;
+    // Raw bytes: awc, as a client, would hide the short body just as it does upstream.
+    let mut connection = RawConnection::open(app.addr).await;
+    let request = format!(
+        "GET /prometheus/api/v1/query_range HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+         x-test-break: 1\r\n\r\n",
+        token("a")
+    );
+    connection.send(request.as_bytes()).await;
+    let response = connection.read_response(Duration::from_secs(10)).await;
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-length: 100"),
+        "the upstream's length is relayed: {head}"
+    );
+    assert_eq!(
+        body, "partial",
+        "the connection closes after what the upstream sent"
+    );
+    let reset =
+        r#"cortex_gateway_upstream_errors_total{component="query-frontend",kind="reset"} 1"#;
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            app.metrics().await.contains(reset)
+        })
+        .await,
+        "{}",
+        app.metrics().await
+    );
+}
