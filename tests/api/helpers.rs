@@ -502,6 +502,10 @@ impl RawConnection {
         Self(tokio::net::TcpStream::connect(addr).await.unwrap())
     }
 
+    pub fn stream(&mut self) -> &mut tokio::net::TcpStream {
+        &mut self.0
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;
         self.0.write_all(bytes).await.unwrap();

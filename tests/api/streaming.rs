@@ -250,3 +250,28 @@ async fn bodiless_statuses_are_relayed_without_a_body_and_keep_the_connection() 
         assert_eq!(reply.status, status, "upstream status is relayed as is");
     }
 }
+
+/// curl and Go clients send `Expect: 100-continue` before large bodies and wait to be told to go on.
+#[actix_web::test]
+async fn a_client_expecting_100_continue_is_told_to_continue_and_its_body_arrives() {
+    let app = TestApp::spawn().await;
+    let mut connection = RawConnection::open(app.addr).await;
+    let head = format!(
+        "POST /api/v1/push HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        token("a")
+    );
+    connection.send(head.as_bytes()).await;
+    let mut interim = [0u8; 25];
+    let read = actix_web::rt::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        connection.stream().read(&mut interim).await.unwrap()
+    })
+    .await
+    .expect("an interim answer before the body is sent");
+    assert!(String::from_utf8_lossy(&interim[..read]).starts_with("HTTP/1.1 100 Continue"));
+    connection.send(b"hello").await;
+    let response = connection.read_response(Duration::from_secs(10)).await;
+    assert!(response.contains("HTTP/1.1 200"), "{response}");
+    assert_eq!(app.distributor.last().body.as_ref(), b"hello");
+}
