@@ -229,3 +229,52 @@ fn check_strength(key: &str, secret: &Secret, problems: &mut Vec<Problem>) -> bo
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeySettings;
+
+    fn settings_with(key: KeySettings) -> Settings {
+        let mut settings = Settings::default();
+        settings.upstreams.distributor.address = "http://127.0.0.1:9009".into();
+        settings.upstreams.query_frontend.address = "http://127.0.0.1:9009".into();
+        settings.auth.keys = vec![key];
+        settings
+    }
+
+    #[test]
+    fn a_secret_can_come_from_the_environment() {
+        let name = "CORTEX_GATEWAY_TEST_KEY_FROM_ENV";
+        std::env::set_var(name, "a-secret-from-the-environment-0123456789");
+        let key = KeySettings {
+            secret_env: Some(name.into()),
+            ..Default::default()
+        };
+        let config = Config::from_settings(settings_with(key)).expect("valid");
+        assert_eq!(config.keys.len(), 1);
+
+        let missing = KeySettings {
+            secret_env: Some("CORTEX_GATEWAY_TEST_KEY_NOT_SET".into()),
+            ..Default::default()
+        };
+        let err = Config::from_settings(settings_with(missing))
+            .err()
+            .expect("refused");
+        assert_eq!(err.problems[0].key, "auth.keys[0].secret_env");
+        assert!(err.problems[0].message.contains("is not set"));
+    }
+
+    #[test]
+    fn a_secret_given_two_ways_is_refused() {
+        let key = KeySettings {
+            secret: Some(Secret::new("x".repeat(40))),
+            secret_env: Some("ANY".into()),
+            ..Default::default()
+        };
+        let err = Config::from_settings(settings_with(key))
+            .err()
+            .expect("refused");
+        assert_eq!(err.problems[0].key, "auth.keys[0]");
+    }
+}

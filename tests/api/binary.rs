@@ -305,6 +305,30 @@ async fn sighup_reloads_the_configuration() {
     )
     .await;
     assert_eq!(reply.status, 200, "still serving after SIGHUP");
+
+    // A bad edit: one log line names the file, the key and the problem; the old config serves on.
+    std::fs::write(&key_file, "short").unwrap();
+    let failed = std::iter::from_fn(|| process.log.recv_timeout(Duration::from_secs(10)).ok())
+        .find(|line| line.contains("configuration reload failed"))
+        .expect("the failed reload was logged");
+    assert!(failed.contains(&file.display().to_string()), "{failed}");
+    assert!(
+        failed.contains("auth.keys[0].secret_file: secret is 5 bytes"),
+        "{failed}"
+    );
+    assert!(
+        !failed.contains(SECRET) && !failed.contains("short\""),
+        "no secret in the log: {failed}"
+    );
+    let reply = Reply::from(
+        client()
+            .post(process.url("/api/v1/push"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .send_body("x")
+            .await,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "the running config kept serving");
 }
 
 #[test]
