@@ -155,3 +155,30 @@ async fn an_upgrade_request_is_refused_at_once() {
     );
     assert_eq!(app.upstream_request_count(), 0);
 }
+
+/// Framing a front proxy and the gateway could read differently (request smuggling) is refused
+/// before anything reaches an upstream.
+#[actix_web::test]
+async fn ambiguous_body_framing_is_refused() {
+    let app = TestApp::spawn().await;
+    for framing in [
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n",
+        "Transfer-Encoding: gzip, chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: -5\r\n",
+        "Content-Length: 5 5\r\n",
+    ] {
+        let mut connection = RawConnection::open(app.addr).await;
+        let request = format!(
+            "POST /api/v1/push HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n{framing}\r\n0\r\n\r\nGET /all_user_stats HTTP/1.1\r\nHost: gw\r\n\r\n",
+            token("a")
+        );
+        connection.send(request.as_bytes()).await;
+        let response = connection.read_response(Duration::from_secs(5)).await;
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{framing:?}: {response}"
+        );
+    }
+    assert_eq!(app.upstream_request_count(), 0);
+}
