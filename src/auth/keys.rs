@@ -16,8 +16,9 @@ pub struct SigningKey {
     pub kid: Option<String>,
     pub family: KeyFamily,
     decoding: DecodingKey,
-    /// For `cortex-gateway token`, which mints tokens with the configured key.
-    encoding: EncodingKey,
+    /// For `cortex-gateway token`, which mints tokens with the configured key; public keys have
+    /// no signing part.
+    encoding: Option<EncodingKey>,
     /// SHA-256 of the key material: tells keys apart without keeping or showing the secret.
     digest: [u8; 32],
 }
@@ -28,16 +29,35 @@ impl SigningKey {
             kid,
             family: KeyFamily::Hmac,
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
-            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            encoding: Some(EncodingKey::from_secret(secret.expose().as_bytes())),
             digest: Sha256::digest(secret.expose().as_bytes()).into(),
         }
+    }
+
+    /// A key of the `rsa`, `ec` or `eddsa` family from its PEM public key.
+    pub fn public(kid: Option<String>, family: KeyFamily, pem: &[u8]) -> Result<Self, String> {
+        let decoding = match family {
+            KeyFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+            KeyFamily::Ec => DecodingKey::from_ec_pem(pem),
+            KeyFamily::Eddsa => DecodingKey::from_ed_pem(pem),
+            KeyFamily::Hmac => return Err("an hmac key has a secret, not a public key".into()),
+        }
+        .map_err(|err| format!("not a PEM public key of the {family:?} family: {err}"))?;
+        Ok(Self {
+            kid,
+            family,
+            decoding,
+            encoding: None,
+            digest: Sha256::digest(pem).into(),
+        })
     }
 }
 
 /// Every key that may sign a token, with the checks applied to each token.
 pub struct KeySet {
     keys: Vec<SigningKey>,
-    hmac_validation: Validation,
+    /// One per family, each allowing only that family's algorithms.
+    validations: [Validation; 4],
 }
 
 /// The claims the gateway reads, as the original defined them. Other claims are ignored; `aud`,
@@ -53,22 +73,26 @@ struct Claims {
 
 impl KeySet {
     pub fn new(keys: Vec<SigningKey>, policy: &AuthSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
-        validation.leeway = policy.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.required_spec_claims.clear();
-        if policy.require_exp {
-            validation.required_spec_claims.insert("exp".into());
-        }
-        if policy.audiences.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&policy.audiences);
-        }
+        let validation = |family: KeyFamily| {
+            let algorithms = algorithms_of(family);
+            let mut validation = Validation::new(algorithms[0]);
+            validation.algorithms = algorithms.to_vec();
+            validation.leeway = policy.leeway.as_secs();
+            validation.validate_nbf = true;
+            validation.required_spec_claims.clear();
+            if policy.require_exp {
+                validation.required_spec_claims.insert("exp".into());
+            }
+            if policy.audiences.is_empty() {
+                validation.validate_aud = false;
+            } else {
+                validation.set_audience(&policy.audiences);
+            }
+            validation
+        };
         Self {
             keys,
-            hmac_validation: validation,
+            validations: FAMILIES.map(validation),
         }
     }
 
@@ -96,12 +120,18 @@ impl KeySet {
                 .ok_or_else(|| format!("no configured key has kid {kid:?}"))?,
             None => self.keys.first().ok_or("no signing key is configured")?,
         };
+        let encoding = key.encoding.as_ref().ok_or_else(|| {
+            format!(
+                "key {} is a public key and cannot sign; mint with an hmac key",
+                key.kid.as_deref().unwrap_or("(first)")
+            )
+        })?;
         if family_of(algorithm) != Some(key.family) {
             return Err(format!("{algorithm:?} does not belong to the key's family"));
         }
         let mut header = Header::new(algorithm);
         header.kid = key.kid.clone();
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|err| err.to_string())
+        jsonwebtoken::encode(&header, claims, encoding).map_err(|err| err.to_string())
     }
 
     /// Digest of every key (id, family, material digest), for telling configurations apart.
@@ -121,9 +151,7 @@ impl KeySet {
             AuthError::Malformed("token header is not a JWT header with a supported alg")
         })?;
         let family = family_of(header.alg).ok_or(AuthError::AlgorithmNotAllowed(header.alg))?;
-        let validation = match family {
-            KeyFamily::Hmac => &self.hmac_validation,
-        };
+        let validation = &self.validations[family as usize];
         let mut candidates = self
             .keys
             .iter()
@@ -150,11 +178,35 @@ impl KeySet {
     }
 }
 
-fn family_of(alg: Algorithm) -> Option<KeyFamily> {
-    match alg {
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Some(KeyFamily::Hmac),
-        _ => None,
+const FAMILIES: [KeyFamily; 4] = [
+    KeyFamily::Hmac,
+    KeyFamily::Rsa,
+    KeyFamily::Ec,
+    KeyFamily::Eddsa,
+];
+
+fn algorithms_of(family: KeyFamily) -> &'static [Algorithm] {
+    match family {
+        KeyFamily::Hmac => &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
+        KeyFamily::Rsa => &[
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        KeyFamily::Ec => &[Algorithm::ES256, Algorithm::ES384],
+        KeyFamily::Eddsa => &[Algorithm::EdDSA],
     }
+}
+
+/// The family a token's `alg` belongs to. Only a key of that family is ever tried, so a token
+/// cannot, for instance, pass an RSA public key off as an HMAC secret.
+fn family_of(alg: Algorithm) -> Option<KeyFamily> {
+    FAMILIES
+        .into_iter()
+        .find(|family| algorithms_of(*family).contains(&alg))
 }
 
 /// Failures after the signature matched: claims that do not hold.

@@ -66,7 +66,7 @@ impl Reloader {
                 .auth
                 .keys
                 .iter()
-                .filter_map(|key| key.secret_file.as_ref().map(|f| f.relative()))
+                .flat_map(super::validate::key_files)
                 .collect();
             keep_restart_only(&self.slot.load().settings, &mut settings);
             Config::from_settings(settings)

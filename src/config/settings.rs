@@ -92,13 +92,17 @@ impl Default for AuthSettings {
     }
 }
 
-/// One signing key. Give its secret exactly one way: `secret`, `secret_env` or `secret_file`.
+/// One signing key. An `hmac` key takes its secret exactly one way: `secret`, `secret_env` or
+/// `secret_file`. An `rsa`, `ec` or `eddsa` key takes the issuer's public key from
+/// `public_key_file`, so the gateway never holds what signs tokens.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeySettings {
     /// Key id; a token whose header names a `kid` is checked against that key only.
     pub kid: Option<String>,
-    /// Algorithm family; `hmac` (HS256, HS384, HS512) is the only one. Default `hmac`.
+    /// Algorithm family, which pins the algorithms a token may use with this key: `hmac`
+    /// (HS256, HS384, HS512), `rsa` (RS256/384/512, PS256/384/512), `ec` (ES256, ES384) or
+    /// `eddsa` (EdDSA). Default `hmac`.
     pub family: KeyFamily,
     /// The secret inline (prefer `secret_file`).
     pub secret: Option<Secret>,
@@ -107,6 +111,8 @@ pub struct KeySettings {
     /// File holding the secret (systemd credential, Kubernetes Secret); a relative path is taken
     /// from the config file's directory, and a trailing newline is ignored.
     pub secret_file: Option<RelativePathBuf>,
+    /// PEM public key for `rsa`, `ec` and `eddsa` keys; relative to the config file's directory.
+    pub public_key_file: Option<RelativePathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +120,9 @@ pub struct KeySettings {
 pub enum KeyFamily {
     #[default]
     Hmac,
+    Rsa,
+    Ec,
+    Eddsa,
 }
 
 /// Where each Cortex/Mimir component listens. Distributor and query-frontend are required.

@@ -1,7 +1,7 @@
 //! Validation: raw [`Settings`] become a checked [`Config`] (keys loaded, routes compiled,
 //! upstreams parsed), or a [`ConfigError`] listing every problem with its key.
 
-use super::{load_settings, ConfigSource, KeySettings, Secret, Settings};
+use super::{load_settings, ConfigSource, KeyFamily, KeySettings, Secret, Settings};
 use crate::auth::{KeySet, SigningKey, MIN_SECRET_BYTES};
 use crate::proxy::{RouteTable, Upstreams};
 use std::fmt;
@@ -147,13 +147,20 @@ fn build_key_set(
                 ));
             }
         }
-        if let Some(path) = &key.secret_file {
-            secret_files.push(path.relative());
-        }
-        if let Some((source_key, secret)) = resolve_secret(&prefix, key, problems) {
-            if check_strength(&source_key, &secret, problems) {
-                keys.push(SigningKey::hmac(key.kid.clone(), &secret));
+        secret_files.extend(key_files(key));
+        if key.family == KeyFamily::Hmac {
+            if key.public_key_file.is_some() {
+                problems.push(Problem::new(
+                    format!("{prefix}.public_key_file"),
+                    "an hmac key has a secret, not a public key; set family to rsa, ec or eddsa",
+                ));
+            } else if let Some((source_key, secret)) = resolve_secret(&prefix, key, problems) {
+                if check_strength(&source_key, &secret, problems) {
+                    keys.push(SigningKey::hmac(key.kid.clone(), &secret));
+                }
             }
+        } else if let Some(key) = resolve_public_key(&prefix, key, problems) {
+            keys.push(key);
         }
     }
     if keys.is_empty() && problems.iter().all(|p| !p.key.starts_with("auth.")) {
@@ -163,6 +170,55 @@ fn build_key_set(
         ));
     }
     KeySet::new(keys, auth)
+}
+
+/// The files a key is read from, which a change to is a change of configuration.
+pub(super) fn key_files(key: &KeySettings) -> impl Iterator<Item = PathBuf> + '_ {
+    [&key.secret_file, &key.public_key_file]
+        .into_iter()
+        .flatten()
+        .map(|file| file.relative())
+}
+
+/// Loads a key of a public-key family from its `public_key_file`.
+fn resolve_public_key(
+    prefix: &str,
+    key: &KeySettings,
+    problems: &mut Vec<Problem>,
+) -> Option<SigningKey> {
+    if key.secret.is_some() || key.secret_env.is_some() || key.secret_file.is_some() {
+        problems.push(Problem::new(
+            prefix,
+            "a public-key family (rsa, ec, eddsa) takes public_key_file, not a secret",
+        ));
+        return None;
+    }
+    let source_key = format!("{prefix}.public_key_file");
+    let Some(path) = key.public_key_file.as_ref().map(|file| file.relative()) else {
+        problems.push(Problem::new(
+            source_key,
+            "required for an rsa, ec or eddsa key",
+        ));
+        return None;
+    };
+    let pem = match std::fs::read(&path) {
+        Ok(pem) => pem,
+        Err(err) => {
+            problems.push(Problem::new(
+                source_key,
+                format!("cannot read {}: {err}", path.display()),
+            ));
+            return None;
+        }
+    };
+    SigningKey::public(key.kid.clone(), key.family, &pem)
+        .map_err(|message| {
+            problems.push(Problem::new(
+                source_key,
+                format!("{}: {message}", path.display()),
+            ))
+        })
+        .ok()
 }
 
 /// Reads a key's secret from the one place it is given. Returns the key path it came from.

@@ -281,3 +281,163 @@ async fn health_and_metrics_are_open_and_everything_else_is_not() {
     }
     assert_eq!(app.upstream_request_count(), 0);
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
+}
+
+fn public_key(
+    kid: &str,
+    family: cortex_gateway::config::KeyFamily,
+    file: &str,
+) -> cortex_gateway::config::KeySettings {
+    cortex_gateway::config::KeySettings {
+        kid: Some(kid.into()),
+        family,
+        public_key_file: Some(format!("{FIXTURES}/{file}").into()),
+        ..Default::default()
+    }
+}
+
+fn signed(
+    alg: Algorithm,
+    key: jsonwebtoken::EncodingKey,
+    kid: Option<&str>,
+    tenant: &str,
+) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        &json!({"tenant_id": tenant, "exp": now() + 600}),
+        &key,
+    )
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn public_key_families_verify_tokens_an_issuer_signed() {
+    use cortex_gateway::config::KeyFamily;
+    use jsonwebtoken::EncodingKey;
+    let app = TestApp::spawn_with(|s| {
+        s.auth.keys = vec![
+            public_key("rsa", KeyFamily::Rsa, "rsa-public.pem"),
+            public_key("ec", KeyFamily::Ec, "ec-public.pem"),
+            public_key("ed", KeyFamily::Eddsa, "ed-public.pem"),
+        ];
+    })
+    .await;
+    let rsa = || EncodingKey::from_rsa_pem(&fixture("rsa-private.pem")).unwrap();
+    let accepted = [
+        (
+            "rs256",
+            signed(Algorithm::RS256, rsa(), Some("rsa"), "rs256"),
+        ),
+        ("ps256", signed(Algorithm::PS256, rsa(), None, "ps256")),
+        (
+            "es256",
+            signed(
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(&fixture("ec-private.pem")).unwrap(),
+                Some("ec"),
+                "es256",
+            ),
+        ),
+        (
+            "eddsa",
+            signed(
+                Algorithm::EdDSA,
+                EncodingKey::from_ed_pem(&fixture("ed-private.pem")).unwrap(),
+                None,
+                "eddsa",
+            ),
+        ),
+    ];
+    for (tenant, token) in &accepted {
+        let reply = app.get("/prometheus/api/v1/query", Some(token)).await;
+        assert_eq!(reply.status, 200, "{tenant}: {}", reply.text());
+        assert_eq!(
+            app.query_frontend.last().header("x-scope-orgid").as_deref(),
+            Some(*tenant)
+        );
+    }
+
+    // Algorithm confusion: an HS256 token "signed" with the RSA public key as its secret. Only
+    // HMAC keys are tried for HS256, and the public key is not one.
+    let confused = signed(
+        Algorithm::HS256,
+        EncodingKey::from_secret(&fixture("rsa-public.pem")),
+        Some("rsa"),
+        "evil",
+    );
+    refused(&app, Some(&format!("Bearer {confused}")), "key id").await;
+    let confused = signed(
+        Algorithm::HS256,
+        EncodingKey::from_secret(&fixture("rsa-public.pem")),
+        None,
+        "evil",
+    );
+    refused(
+        &app,
+        Some(&format!("Bearer {confused}")),
+        "signature does not match",
+    )
+    .await;
+    // A kid names one key: an RSA token presented as the EC key's is refused.
+    let wrong_key = signed(Algorithm::RS256, rsa(), Some("ec"), "evil");
+    refused(&app, Some(&format!("Bearer {wrong_key}")), "key id").await;
+    assert!(app
+        .query_frontend
+        .requests()
+        .iter()
+        .all(|r| r.header("x-scope-orgid").as_deref() != Some("evil")));
+}
+
+#[test]
+fn public_key_settings_are_checked_by_key_name() {
+    use cortex_gateway::config::{Config, KeyFamily, KeySettings, Secret};
+    let with = |key: KeySettings| {
+        let mut settings = test_settings();
+        settings.upstreams.distributor.address = "http://127.0.0.1:9009".into();
+        settings.upstreams.query_frontend.address = "http://127.0.0.1:9009".into();
+        settings.auth.keys = vec![key];
+        Config::from_settings(settings)
+            .err()
+            .map(|err| err.to_string())
+            .unwrap_or_default()
+    };
+    let mut rsa_with_secret = public_key("a", KeyFamily::Rsa, "rsa-public.pem");
+    rsa_with_secret.secret = Some(Secret::new("x".repeat(40)));
+    assert!(with(rsa_with_secret).contains("auth.keys[0]: a public-key family"));
+    let mut rsa_without_file = public_key("a", KeyFamily::Rsa, "rsa-public.pem");
+    rsa_without_file.public_key_file = None;
+    assert!(with(rsa_without_file).contains("auth.keys[0].public_key_file: required"));
+    assert!(with(public_key("a", KeyFamily::Rsa, "missing.pem"))
+        .contains("auth.keys[0].public_key_file: cannot read"));
+    assert!(with(public_key("a", KeyFamily::Ec, "rsa-public.pem"))
+        .contains("auth.keys[0].public_key_file:"));
+    let hmac_with_pem = KeySettings {
+        family: KeyFamily::Hmac,
+        ..public_key("a", KeyFamily::Rsa, "rsa-public.pem")
+    };
+    assert!(with(hmac_with_pem).contains("auth.keys[0].public_key_file: an hmac key has a secret"));
+    assert!(
+        with(public_key("a", KeyFamily::Rsa, "rsa-public.pem")).is_empty(),
+        "a valid RSA key"
+    );
+
+    // The gateway holds no private part, so it cannot mint with a public key.
+    let mut settings = test_settings();
+    settings.upstreams.distributor.address = "http://127.0.0.1:9009".into();
+    settings.upstreams.query_frontend.address = "http://127.0.0.1:9009".into();
+    settings.auth.jwt_secret = Secret::default();
+    settings.auth.keys = vec![public_key("issuer", KeyFamily::Rsa, "rsa-public.pem")];
+    let config = Config::from_settings(settings).unwrap();
+    let err = config
+        .keys
+        .sign(None, Algorithm::RS256, &json!({"tenant_id": "a"}))
+        .unwrap_err();
+    assert!(err.contains("public key and cannot sign"), "{err}");
+}
