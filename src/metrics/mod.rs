@@ -215,10 +215,6 @@ impl GatewayMetrics {
         }))
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.0.registry
-    }
-
     /// The actix-web-prom middleware that answers `GET /metrics` from this registry. Its own
     /// per-request metrics are switched off: it can only label by actix resource pattern, and
     /// tenant routes live in the gateway's reloadable route table, so the gateway records

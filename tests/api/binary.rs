@@ -74,6 +74,14 @@ impl Process {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// A remote-write style POST to `/api/v1/push` with `Authorization: Bearer <token>`.
+    pub async fn push(&self, token: &str, body: &'static str) -> Reply {
+        let request = client()
+            .post(self.url("/api/v1/push"))
+            .insert_header(("authorization", format!("Bearer {token}")));
+        Reply::from(request.send_body(body).await).await
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
@@ -120,14 +128,7 @@ async fn the_original_flags_work_with_one_dash_and_two() {
         let mut health = client.get(process.url("/health")).send().await.unwrap();
         assert_eq!(health.status(), 200);
         assert_eq!(health.body().await.unwrap(), "Ok");
-        let reply = Reply::from(
-            client
-                .post(process.url("/api/v1/push"))
-                .insert_header(("authorization", format!("Bearer {}", token("development"))))
-                .send_body("x")
-                .await,
-        )
-        .await;
+        let reply = process.push(&token("development"), "x").await;
         assert_eq!(reply.status, 200, "{dash}: {}", reply.text());
         assert_eq!(
             upstream.last().header("x-scope-orgid").as_deref(),
@@ -296,14 +297,7 @@ async fn sighup_reloads_the_configuration() {
         .any(|line| line.contains("SIGHUP") && line.contains("hash="));
     assert!(logged, "the reload was logged with its trigger and hash");
     let token = token("t");
-    let reply = Reply::from(
-        client()
-            .post(process.url("/api/v1/push"))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send_body("x")
-            .await,
-    )
-    .await;
+    let reply = process.push(&token, "x").await;
     assert_eq!(reply.status, 200, "still serving after SIGHUP");
 
     // A bad edit: one log line names the file, the key and the problem; the old config serves on.
@@ -320,14 +314,7 @@ async fn sighup_reloads_the_configuration() {
         !failed.contains(SECRET) && !failed.contains("short\""),
         "no secret in the log: {failed}"
     );
-    let reply = Reply::from(
-        client()
-            .post(process.url("/api/v1/push"))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send_body("x")
-            .await,
-    )
-    .await;
+    let reply = process.push(&token, "x").await;
     assert_eq!(reply.status, 200, "the running config kept serving");
 }
 

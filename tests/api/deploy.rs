@@ -554,13 +554,8 @@ async fn a_secret_rotated_as_kubernetes_does_reloads_and_minted_tokens_follow() 
     let process = Process::start(&["-config.file".into(), config.display().to_string()], &[]);
 
     let push = |token: String| {
-        let url = process.url("/api/v1/push");
-        async move {
-            let request = client()
-                .post(url)
-                .insert_header(("authorization", format!("Bearer {token}")));
-            Reply::from(request.send_body("x").await).await.status
-        }
+        let process = &process;
+        async move { process.push(&token, "x").await.status }
     };
 
     // Minted with the configured key: accepted by the running gateway, explained by inspect.

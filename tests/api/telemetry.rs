@@ -191,23 +191,9 @@ async fn one_access_line_per_request_and_never_a_token() {
         );
         let mut process = Process::start(&["-config.file".to_owned(), file], &[]);
         let token = token("development");
-        let reply = Reply::from(
-            client()
-                .post(process.url("/api/v1/push"))
-                .insert_header(("authorization", format!("Bearer {token}")))
-                .send_body("twelve bytes")
-                .await,
-        )
-        .await;
+        let reply = process.push(&token, "twelve bytes").await;
         assert_eq!(reply.status, 200);
-        let refused = Reply::from(
-            client()
-                .post(process.url("/api/v1/push"))
-                .insert_header(("authorization", "Bearer leaked.token.value"))
-                .send_body("x")
-                .await,
-        )
-        .await;
+        let refused = process.push("leaked.token.value", "x").await;
         assert_eq!(refused.status, 401);
         process.signal("TERM");
         assert_eq!(process.wait_exit(Duration::from_secs(10)), Some(0));
@@ -269,12 +255,7 @@ async fn the_log_level_follows_a_config_reload() {
         "[log]\nlevel = \"warn,cortex_gateway=info\"\n",
     );
     let process = Process::start(&["-config.file".to_owned(), file], &[]);
-    let push = || async {
-        let request = client()
-            .post(process.url("/api/v1/push"))
-            .insert_header(("authorization", format!("Bearer {}", token("loud"))));
-        assert_eq!(Reply::from(request.send_body("x").await).await.status, 200);
-    };
+    let push = || async { assert_eq!(process.push(&token("loud"), "x").await.status, 200) };
     let access_lines = || {
         std::iter::from_fn(|| process.log.recv_timeout(Duration::from_millis(300)).ok())
             .filter(|line| line.contains("target=access") && line.contains("route=api_v1_push"))
